@@ -1,0 +1,89 @@
+/**
+ * The attribution stage: request windows in, per-request energy out, conserving the pool's energy.
+ * The proxy (and the middleware) talk to it only through `RequestTracker`.
+ */
+export type Outcome = 'ok' | 'error' | 'aborted';
+export const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'aborted'];
+export type AttributionPolicy = 'time' | 'tokens';
+export type IdlePolicy = 'unattributed' | 'amortize';
+
+export interface WindowStart {
+  /** Request id, also sent back as `x-inferwatt-request-id`. */
+  readonly id: string;
+  /** Name of the upstream (its pool of devices); `default` for a single upstream. */
+  readonly pool: string;
+  readonly startMs: number;
+  readonly model?: string;
+  readonly tenant?: string;
+  readonly method?: string;
+  /** The API route family recognised by the tap (`openai.chat`, `ollama.generate`, …), for records only. */
+  readonly api?: string;
+}
+
+export interface WindowUpdate {
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
+export interface WindowEnd {
+  readonly endMs: number;
+  readonly status?: number;
+  readonly outcome: Outcome;
+}
+
+export interface WindowHandle {
+  readonly id: string;
+  firstByte(tMs: number): void;
+  update(update: WindowUpdate): void;
+  end(end: WindowEnd): void;
+}
+
+export interface RequestTracker {
+  open(start: WindowStart): WindowHandle;
+  inFlight(): number;
+}
+
+export interface EnergyByKind {
+  gpu: number;
+  cpu: number;
+  dram: number;
+  total: number;
+}
+
+/** A request's attributed energy, before impacts are applied. Energies in joules. */
+export interface AttributedRequest {
+  id: string;
+  pool: string;
+  model: string | null;
+  tenant: string | null;
+  api: string | null;
+  startedAt: string;
+  startMs: number;
+  endMs: number;
+  durationMs: number;
+  ttfbMs: number | null;
+  outcome: Outcome;
+  status: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  energyJ: EnergyByKind;
+  /** Per device id, joules (active share plus idle share). */
+  energyByDeviceJ: Record<string, number>;
+  /** The part of energyJ.total that is amortized idle energy (0 under the `unattributed` policy). */
+  idleShareJ: number;
+  attribution: AttributionPolicy;
+  /** False when a sensor lagged past the bound and the record was finalised with what existed. */
+  complete: boolean;
+}
+
+export interface LedgerTotals {
+  /** Energy measured on each pool's devices over the ledger's processed range, J. */
+  measuredJ: number;
+  attributedJ: number;
+  unattributedJ: number;
+  /** Attributed J by model ('' for unknown). */
+  attributedByModelJ: Record<string, number>;
+  /** How far (monotonic ms) the ledger has processed, per pool. */
+  processedUntilMs: Record<string, number>;
+}

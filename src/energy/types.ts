@@ -22,7 +22,20 @@ export interface DeviceSeries {
   totalJ(): number;
   /** Power over the newest interval (or the newest gauge value), W; undefined before it is known. */
   latestPowerW(): number | undefined;
+  /** Number of retained points (never more than the timeline's capacity). */
+  pointCount(): number;
 }
+
+/**
+ * Why a reading was dropped by the timeline (a bounded set, usable as a metric label):
+ * `out_of_order` (tMs ≤ the device's newest point), `unknown_device`, `non_finite` (NaN/±Infinity in
+ * tMs, energyJ or powerW), `counter_decrease` (a counter went down: the sensor should have corrected it),
+ * `negative_power` (a gauge below 0 W).
+ */
+export type TimelineDropReason = 'out_of_order' | 'unknown_device' | 'non_finite' | 'counter_decrease' | 'negative_power';
+export const TIMELINE_DROP_REASONS: readonly TimelineDropReason[] = [
+  'out_of_order', 'unknown_device', 'non_finite', 'counter_decrease', 'negative_power',
+];
 
 export interface DeviceSnapshot {
   readonly device: DeviceInfo;
@@ -42,15 +55,24 @@ export interface EnergyTimeline {
   coveredUntilMs(deviceIds?: readonly string[]): number | undefined;
   /** A consistent copy for readers (metrics, API); never a live reference. */
   snapshot(): readonly DeviceSnapshot[];
-  /** Readings dropped so far, by reason (`out_of_order`, `unknown_device`, `non_finite`). */
+  /** Readings dropped so far, by reason (every TimelineDropReason is present, 0 when none). */
   dropped(): Readonly<Record<string, number>>;
 }
 
 export interface SamplerStats {
+  /** Reads started (including ones whose read() threw). */
   readonly ticks: number;
-  /** Ticks that started late because the previous read was still running (reads never overlap). */
+  /**
+   * Due ticks that found the previous read still running (reads never overlap): each such tick is
+   * counted, and one delayed read starts as soon as the running one ends. A hung sensor keeps counting.
+   */
   readonly overruns: number;
+  /** Duration of the newest finished read; overall: the largest of the sensors' newest durations. */
   readonly lastTickDurationMs: number | undefined;
+  /** Reads whose read() threw or returned something other than an array (sensors should not). */
+  readonly errors?: number;
+  /** Readings handed to the timeline (it may still drop some; see EnergyTimeline.dropped()). */
+  readonly readings?: number;
 }
 
 export interface Sampler {
@@ -69,4 +91,6 @@ export interface SamplerOptions {
   readonly timeline: EnergyTimeline;
   /** Cadence per sensor name; e.g. 100 ms for GPUs, 250 ms for RAPL (DESIGN §1). */
   readonly intervalMs: (sensor: Sensor) => number;
+  /** How long stop() waits for reads in flight before giving up on them (a hung sensor); default 5000. */
+  readonly stopTimeoutMs?: number;
 }

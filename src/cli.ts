@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAgent } from './agent.js';
+import { CONFIG_FLAGS, envName } from './config/flags.js';
+import { PACKAGE_ROOT } from './config/load.js';
+import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
+import { runSensorsCommand } from './commands/sensors.js';
+import { runFactorsCommand } from './commands/factors.js';
+import { runProjectCommand } from './commands/project.js';
+
+/**
+ * `inferwatt <command>`: run (default for `npm start`), sensors, factors, project, help, version.
+ * Exit status: 0 ok, 1 runtime failure, 2 bad configuration or usage (every problem listed).
+ */
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const defaultIo = (): CliIo => ({
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+});
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function usage(): string {
+  const flags = CONFIG_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help}  [${envName(f.flag)}]`).join('\n');
+  return `inferwatt ${version()}: measured energy, CO2e and water of every LLM inference request
+
+Usage: inferwatt <command> [flags]
+
+Commands:
+  run                 sample the host's power, proxy the inference server, export /metrics (default)
+  sensors [--json]    show the sensors found on this host, the ones skipped and why, live readings
+  factors [REGION]    list the regions, or show the factors for REGION with their sources
+  project [flags]     project yearly energy, CO2e and water at scale (inferwatt project --help)
+  version             print the version
+
+Flags of run and sensors (env variables in brackets; flags win over env, env over --config FILE,
+that over config/default.yaml):
+  --config FILE        YAML configuration file  [INFERWATT_CONFIG]
+${flags}
+
+Docs: README.md, config/default.yaml (every key), docs/.
+`;
+}
+
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  const [command = 'run', ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        return await runCommand(rest, io);
+      case 'sensors':
+        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        return await runSensorsCommand(rest, io);
+      case 'factors':
+        return await runFactorsCommand(rest, io);
+      case 'project':
+        return await runProjectCommand(rest, io);
+      case 'version': case '--version': case '-v':
+        io.stdout(`${version()}\n`);
+        return 0;
+      case 'help': case '--help': case '-h':
+        io.stdout(usage());
+        return 0;
+      default:
+        io.stderr(`inferwatt: unknown command "${command}"\n\n${usage()}`);
+        return 2;
+    }
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+export function reportError(err: unknown, io: Pick<CliIo, 'stderr'>): number {
+  if (err instanceof ConfigError) {
+    io.stderr(`inferwatt: invalid configuration (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 2;
+  }
+  if (err instanceof InferwattError) {
+    io.stderr(`inferwatt: ${err.message}\n`);
+    return err.kind === 'fatal' ? 1 : 1;
+  }
+  io.stderr(`inferwatt: ${errorMessage(err)}\n`);
+  return 1;
+}
+
+async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const agent = await startAgent(argv, { env: io.env });
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      io.stderr(`inferwatt: ${signal} received, finishing records and stopping\n`);
+      agent.stop().then(() => resolve(0), (err) => { io.stderr(`inferwatt: error while stopping: ${errorMessage(err)}\n`); resolve(1); });
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}

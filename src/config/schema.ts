@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import type { SensorName } from '../sensors/types.js';
+
+/**
+ * The one configuration schema: it is the type (CONVENTIONS lesson 5). Every key is documented in
+ * config/default.yaml, which mirrors it; test/config/default-yaml.test.ts keeps the two in step.
+ */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be HOST:PORT, e.g. 127.0.0.1:9477')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
+const httpUrl = z.string().url().refine((s) => /^https?:\/\//.test(s), 'must be an http:// or https:// URL');
+const positiveMs = z.number().int().positive();
+const sensorName = z.enum(['nvml', 'nvidia-smi', 'rapl', 'estimate', 'simulated'] satisfies readonly SensorName[]);
+
+export const upstreamSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'upstream name: letters, digits, _ . - (1-64)'),
+  url: httpUrl,
+  /** Requests whose path starts with this prefix go to this upstream (longest prefix wins). */
+  pathPrefix: z.string().startsWith('/').optional(),
+  /** Device ids of this upstream's pool (gpu0, gpu1, package-0, …); empty = every device of the host. */
+  devices: z.array(z.string()).default([]),
+});
+
+export const configSchema = z.object({
+  log: z.object({
+    level: z.enum(['debug', 'info', 'warn', 'error', 'silent']),
+    format: z.enum(['text', 'json']),
+  }),
+  proxy: z.object({
+    enabled: z.boolean(),
+    listen: hostPort,
+    upstream: httpUrl,
+    upstreams: z.array(upstreamSchema),
+    maxParseBodyBytes: z.number().int().nonnegative(),
+    tenantHeader: z.string().min(1).toLowerCase(),
+    upstreamTimeoutMs: positiveMs,
+  }),
+  metrics: z.object({
+    listen: hostPort,
+    maxModels: z.number().int().min(1).max(1000),
+    modelAllowList: z.array(z.string()),
+    maxTenants: z.number().int().min(1).max(1000),
+  }),
+  sensors: z.object({
+    enabled: z.union([z.literal('auto'), z.array(sensorName).min(1)]),
+    gpuIntervalMs: z.number().int().min(10).max(60_000),
+    cpuIntervalMs: z.number().int().min(10).max(60_000),
+    nvidiaSmi: z.string().min(1),
+    nvmlLib: z.string().nullable(),
+    gpuCrossCheck: z.boolean(),
+    powercapRoot: z.string().min(1),
+    estimateGpuWithoutPower: z.boolean(),
+    cpuTdpW: z.number().positive().max(2000).nullable(),
+    simulatedGpus: z.number().int().min(0).max(64),
+  }),
+  attribution: z.object({
+    policy: z.enum(['time', 'tokens']),
+    idle: z.enum(['unattributed', 'amortize']),
+    promptTokenWeight: z.number().nonnegative().max(10),
+    lagBoundMs: positiveMs,
+    amortizeWindowMs: positiveMs,
+  }),
+  records: z.object({
+    file: z.string().min(1).nullable(),
+    keep: z.number().int().min(1).max(1_000_000),
+  }),
+  impacts: z.object({
+    region: z.string().min(1).nullable(),
+    provider: z.enum(['self-hosted', 'aws', 'gcp', 'azure']).nullable(),
+    overrides: z.object({
+      gridGCo2ePerKWh: z.number().nonnegative().max(2000).nullable(),
+      pue: z.number().min(1).max(3).nullable(),
+      wue: z.number().nonnegative().max(20).nullable(),
+      ewif: z.number().nonnegative().max(100).nullable(),
+    }),
+    live: z.object({
+      provider: z.enum(['none', 'electricitymaps', 'gb-carbon-intensity']),
+      zone: z.string().nullable(),
+      token: z.string().nullable(),
+      baseUrl: httpUrl.nullable(),
+      refreshMs: z.number().int().min(60_000),
+      timeoutMs: z.number().int().min(100).max(60_000),
+    }),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+/** Built-in defaults; config/default.yaml restates them with documentation. */
+export const DEFAULTS: Config = {
+  log: { level: 'info', format: 'text' },
+  proxy: {
+    enabled: true,
+    listen: '127.0.0.1:8790',
+    upstream: 'http://127.0.0.1:8000',
+    upstreams: [],
+    maxParseBodyBytes: 1024 * 1024,
+    tenantHeader: 'x-inferwatt-tenant',
+    upstreamTimeoutMs: 600_000,
+  },
+  metrics: { listen: '127.0.0.1:9477', maxModels: 50, modelAllowList: [], maxTenants: 20 },
+  sensors: {
+    enabled: 'auto',
+    gpuIntervalMs: 100,
+    cpuIntervalMs: 250,
+    nvidiaSmi: 'nvidia-smi',
+    nvmlLib: null,
+    gpuCrossCheck: false,
+    powercapRoot: '/sys/class/powercap',
+    estimateGpuWithoutPower: true,
+    cpuTdpW: null,
+    simulatedGpus: 1,
+  },
+  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: 0.1, lagBoundMs: 5000, amortizeWindowMs: 10_000 },
+  records: { file: null, keep: 10_000 },
+  impacts: {
+    region: null,
+    provider: null,
+    overrides: { gridGCo2ePerKWh: null, pue: null, wue: null, ewif: null },
+    live: { provider: 'none', zone: null, token: null, baseUrl: null, refreshMs: 300_000, timeoutMs: 5000 },
+  },
+};

@@ -1,0 +1,207 @@
+import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
+import type { Outcome } from '../attribution/types.js';
+import { type Clock, toWallMs } from '../core/clock.js';
+import { OUTCOMES } from '../attribution/types.js';
+import type { DeviceSnapshot } from '../energy/types.js';
+import type { SensorHealth, SensorName } from '../sensors/types.js';
+import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
+import type { LabelBounder } from './label-bounder.js';
+import type { RequestRecord } from './record.js';
+
+/**
+ * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
+ * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
+ * when a record is final. Base units; liters are said in HELP.
+ */
+export const UPSTREAM_ERROR_REASONS = ['connect', 'timeout', 'reset', 'status_5xx', 'other'] as const;
+export type UpstreamErrorReason = (typeof UPSTREAM_ERROR_REASONS)[number];
+
+export interface ActiveFactors {
+  region: string;
+  source: string;
+  year: number | null;
+  gridGCo2ePerKWh: number;
+  pue: number;
+  wue: number;
+  ewif: number;
+}
+
+export interface MetricsSources {
+  devices(): readonly DeviceSnapshot[];
+  sensors(): readonly { name: SensorName; health: SensorHealth }[];
+  unattributedJ(): number;
+  inFlight(): number;
+  factors(): ActiveFactors;
+  /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
+  crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+}
+
+export interface MetricsCatalogue {
+  readonly registry: Registry<RegistryContentType>;
+  observeRecord(rec: RequestRecord): void;
+  upstreamError(reason: UpstreamErrorReason): void;
+  /** Renders the exposition; OpenMetrics (with exemplars) when the scraper's Accept asks for it. */
+  render(accept: string | undefined): Promise<{ contentType: string; body: string }>;
+}
+
+// Per-query energy spans from ~1 J (a short embedding on a shared GPU) to ~100 kJ (a long reasoning
+// answer on 8 GPUs): a log scale of factor ~2.15 (10^(1/3)) from 0.1 J covers it in 19 buckets.
+const ENERGY_BUCKETS_J = logBuckets(0.1, 10 ** (1 / 3), 19);
+// gCO2e per query: 1 J at 20-800 g/kWh is 6e-6..2e-4 g; 100 kJ at 800 g/kWh is ~22 g.
+const CO2E_BUCKETS_G = logBuckets(1e-6, 10 ** (1 / 2), 17);
+// Liters per query: ~1e-6 L (1 J, low WUE) to ~0.1 L.
+const WATER_BUCKETS_L = logBuckets(1e-7, 10 ** (1 / 2), 15);
+
+function logBuckets(start: number, factor: number, count: number): number[] {
+  const out: number[] = [];
+  for (let i = 0, v = start; i < count; i++, v *= factor) out.push(Number(v.toPrecision(3)));
+  return out;
+}
+
+export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; clock: Clock }): MetricsCatalogue {
+  const { sources, models, clock } = opts;
+  const seenModels = new Set<string>();
+  const registry = new Registry<RegistryContentType>();
+
+  new Gauge({
+    name: 'inferwatt_device_power_watts', help: 'Power of each measured device, watts (latest sample interval).',
+    labelNames: ['device', 'kind', 'method'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of sources.devices()) {
+        if (d.powerW !== undefined) this.set({ device: d.device.id, kind: d.device.kind, method: d.device.method }, d.powerW);
+      }
+    },
+  });
+  new Counter({
+    name: 'inferwatt_device_energy_joules_total', help: 'Energy used by each measured device since the agent started, joules.',
+    labelNames: ['device', 'kind', 'method'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of sources.devices()) this.inc({ device: d.device.id, kind: d.device.kind, method: d.device.method }, d.energyJ);
+    },
+  });
+  new Gauge({
+    name: 'inferwatt_device_info', help: 'Inventory of measured devices (value 1).',
+    labelNames: ['device', 'kind', 'name', 'uuid', 'driver'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of sources.devices()) {
+        this.set({ device: d.device.id, kind: d.device.kind, name: d.device.name, uuid: d.device.uuid ?? '', driver: d.device.driver ?? '' }, 1);
+      }
+    },
+  });
+
+  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model and outcome.', labelNames: ['model', 'outcome'], registers: [registry] });
+  const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
+  const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
+  const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });
+  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model and type (prompt, completion).', labelNames: ['model', 'type'], registers: [registry] });
+  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model'], registers: [registry] });
+  new Counter({
+    name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
+    collect() { this.reset(); this.inc(sources.unattributedJ()); },
+  });
+  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model'], registers: [registry] });
+  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model'], registers: [registry] });
+  new Gauge({
+    name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
+    collect() { this.set(sources.inFlight()); },
+  });
+  new Gauge({
+    name: 'inferwatt_grid_intensity_grams_per_kwh', help: 'Grid carbon intensity in use, gCO2e per kWh.', labelNames: ['region', 'source'], registers: [registry],
+    collect() { this.reset(); const f = sources.factors(); this.set({ region: f.region, source: f.source }, f.gridGCo2ePerKWh); },
+  });
+  new Gauge({
+    name: 'inferwatt_factor_info', help: 'Impact factors in use (value 1): PUE, on-site WUE (liters per IT kWh), off-site EWIF (liters per facility kWh).',
+    labelNames: ['region', 'source', 'year', 'pue', 'wue', 'ewif'], registers: [registry],
+    collect() {
+      this.reset();
+      const f = sources.factors();
+      this.set({ region: f.region, source: f.source, year: f.year === null ? '' : String(f.year), pue: String(f.pue), wue: String(f.wue), ewif: String(f.ewif) }, 1);
+    },
+  });
+  new Gauge({
+    name: 'inferwatt_sensor_up', help: 'Whether each active sensor is delivering readings (1) or not (0).', labelNames: ['sensor'], registers: [registry],
+    collect() { this.reset(); for (const s of sources.sensors()) this.set({ sensor: s.name }, s.health.up ? 1 : 0); },
+  });
+  new Counter({
+    name: 'inferwatt_sensor_errors_total', help: 'Sensor errors by sensor and reason.', labelNames: ['sensor', 'reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources.sensors()) {
+        for (const reason of SENSOR_ERROR_REASONS) this.inc({ sensor: s.name, reason }, s.health.errors[reason] ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'inferwatt_sensor_last_sample_timestamp_seconds', help: 'Unix time of each sensor\'s last good reading, seconds.', labelNames: ['sensor'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources.sensors()) {
+        if (s.health.lastSampleMs !== undefined) this.set({ sensor: s.name }, toWallMs(clock, s.health.lastSampleMs) / 1000);
+      }
+    },
+  });
+  const upstreamErrors = new Counter({ name: 'inferwatt_upstream_errors_total', help: 'Requests the proxy could not complete because of the upstream, by reason.', labelNames: ['reason'], registers: [registry] });
+  if (sources.crossCheck) {
+    const cc = sources.crossCheck.bind(sources);
+    new Gauge({
+      name: 'inferwatt_gpu_cross_check_energy_joules', help: 'Cross-check mode: GPU energy since start by each method (nvml counter, nvidia-smi integrated), joules.',
+      labelNames: ['device', 'method'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of cc()) { this.set({ device: c.device, method: 'counter' }, c.nvmlJ); this.set({ device: c.device, method: 'integrated' }, c.nvidiaSmiJ); }
+      },
+    });
+  }
+
+  // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
+  for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);
+
+  // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
+  const counterNames = new Map(registry.getMetricsAsArray().map((m) => [m, (m as unknown as { name: string }).name]));
+  let chain: Promise<unknown> = Promise.resolve();
+
+  return {
+    registry,
+    observeRecord(rec) {
+      const model = models.label(rec.model);
+      if (!seenModels.has(model)) {
+        seenModels.add(model);
+        for (const o of OUTCOMES) requests.inc({ model, outcome: o }, 0);
+      }
+      const outcome: Outcome = rec.outcome;
+      requests.inc({ model, outcome });
+      // The exemplar carries the request id (never a label): Grafana links a bucket to /api/requests/:id.
+      const ex = { request_id: rec.id } as unknown as Record<'model', string>;
+      energyHist.observe({ labels: { model }, value: rec.energyJ.total, exemplarLabels: ex });
+      co2eHist.observe({ labels: { model }, value: rec.co2eGrams, exemplarLabels: ex });
+      waterHist.observe({ labels: { model }, value: rec.waterLiters.total, exemplarLabels: ex });
+      if (rec.promptTokens !== null) tokens.inc({ model, type: 'prompt' }, rec.promptTokens);
+      if (rec.completionTokens !== null) tokens.inc({ model, type: 'completion' }, rec.completionTokens);
+      attributed.inc({ model }, rec.energyJ.total);
+      co2e.inc({ model }, rec.co2eGrams);
+      water.inc({ model }, rec.waterLiters.total);
+    },
+    upstreamError(reason) { upstreamErrors.inc({ reason }); },
+    render(accept) {
+      const open = typeof accept === 'string' && accept.includes('application/openmetrics-text');
+      const run = async () => {
+        registry.setContentType(open ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
+        try {
+          const body = await registry.metrics();
+          return { contentType: registry.contentType, body };
+        } finally {
+          for (const [m, name] of counterNames) (m as unknown as { name: string }).name = name;
+          registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+        }
+      };
+      const p = chain.then(run, run);
+      chain = p.catch(() => undefined);
+      return p;
+    },
+  };
+}
+
+

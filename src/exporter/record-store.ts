@@ -1,0 +1,157 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import { errorMessage } from '../core/errors.js';
+import type { RequestRecord } from './record.js';
+
+/**
+ * Recent records in memory (a bounded ring, for /api/requests), running per-model totals (for
+ * /api/summary, over every record since start, not only the retained ones) and an optional JSONL file.
+ */
+export interface ModelSummary {
+  model: string;
+  requests: number;
+  /** Requests with known token counts, and their tokens: per-token means use only these. */
+  requestsWithTokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  energyJ: number;
+  co2eGrams: number;
+  waterLiters: number;
+  meanEnergyJPerRequest: number;
+  meanEnergyJPerToken: number | null;
+  meanCo2eGramsPerRequest: number;
+  meanCo2eGramsPerToken: number | null;
+  meanWaterLitersPerRequest: number;
+  meanWaterLitersPerToken: number | null;
+}
+
+export interface Summary {
+  since: string;
+  models: ModelSummary[];
+  totals: Omit<ModelSummary, 'model'>;
+  /** Energy measured while no request was active (under the `unattributed` idle policy). */
+  unattributedEnergyJ: number;
+}
+
+export interface RecordStore {
+  add(rec: RequestRecord): void;
+  get(id: string): RequestRecord | undefined;
+  /** Newest first. */
+  list(limit: number): RequestRecord[];
+  summary(extra?: { unattributedEnergyJ?: number }): Summary;
+  /** Flushes and closes the JSONL file. */
+  close(): Promise<void>;
+}
+
+interface Acc {
+  requests: number; requestsWithTokens: number; promptTokens: number; completionTokens: number;
+  energyJ: number; energyJWithTokens: number; co2eGrams: number; co2eGramsWithTokens: number; waterLiters: number; waterLitersWithTokens: number;
+}
+const emptyAcc = (): Acc => ({ requests: 0, requestsWithTokens: 0, promptTokens: 0, completionTokens: 0, energyJ: 0, energyJWithTokens: 0, co2eGrams: 0, co2eGramsWithTokens: 0, waterLiters: 0, waterLitersWithTokens: 0 });
+
+function finish(a: Acc): Omit<ModelSummary, 'model'> {
+  const tokens = a.promptTokens + a.completionTokens;
+  const per = (x: number, n: number) => (n > 0 ? x / n : 0);
+  const perToken = (x: number) => (tokens > 0 ? x / tokens : null);
+  return {
+    requests: a.requests,
+    requestsWithTokens: a.requestsWithTokens,
+    promptTokens: a.promptTokens,
+    completionTokens: a.completionTokens,
+    energyJ: a.energyJ,
+    co2eGrams: a.co2eGrams,
+    waterLiters: a.waterLiters,
+    meanEnergyJPerRequest: per(a.energyJ, a.requests),
+    meanEnergyJPerToken: perToken(a.energyJWithTokens),
+    meanCo2eGramsPerRequest: per(a.co2eGrams, a.requests),
+    meanCo2eGramsPerToken: perToken(a.co2eGramsWithTokens),
+    meanWaterLitersPerRequest: per(a.waterLiters, a.requests),
+    meanWaterLitersPerToken: perToken(a.waterLitersWithTokens),
+  };
+}
+
+export function createRecordStore(opts: {
+  keep: number;
+  file?: string | null;
+  logger: Logger;
+  /** Bounds the model keys of the summary the same way as the metric labels. */
+  modelKey: (model: string | null) => string;
+  sinceIso: string;
+}): RecordStore {
+  const ring: (RequestRecord | undefined)[] = new Array(opts.keep);
+  let next = 0;
+  let count = 0;
+  const byId = new Map<string, RequestRecord>();
+  const perModel = new Map<string, Acc>();
+  const total = emptyAcc();
+  let out: WriteStream | undefined;
+  let writeFailed = false;
+
+  if (opts.file) {
+    mkdirSync(dirname(opts.file), { recursive: true });
+    out = createWriteStream(opts.file, { flags: 'a' });
+    out.on('error', (err) => {
+      writeFailed = true;
+      opts.logger.rateLimited('error', 'records-file', `cannot write records file ${opts.file}: ${errorMessage(err)}`);
+    });
+  }
+
+  const accumulate = (a: Acc, r: RequestRecord) => {
+    a.requests += 1;
+    a.energyJ += r.energyJ.total;
+    a.co2eGrams += r.co2eGrams;
+    a.waterLiters += r.waterLiters.total;
+    if (r.promptTokens !== null || r.completionTokens !== null) {
+      a.requestsWithTokens += 1;
+      a.promptTokens += r.promptTokens ?? 0;
+      a.completionTokens += r.completionTokens ?? 0;
+      a.energyJWithTokens += r.energyJ.total;
+      a.co2eGramsWithTokens += r.co2eGrams;
+      a.waterLitersWithTokens += r.waterLiters.total;
+    }
+  };
+
+  return {
+    add(rec) {
+      const evicted = ring[next];
+      if (evicted) byId.delete(evicted.id);
+      ring[next] = rec;
+      next = (next + 1) % opts.keep;
+      count = Math.min(count + 1, opts.keep);
+      byId.set(rec.id, rec);
+      const key = opts.modelKey(rec.model);
+      let acc = perModel.get(key);
+      if (!acc) perModel.set(key, (acc = emptyAcc()));
+      accumulate(acc, rec);
+      accumulate(total, rec);
+      if (out && !writeFailed) out.write(JSON.stringify(rec) + '\n');
+    },
+    get: (id) => byId.get(id),
+    list(limit) {
+      const n = Math.max(0, Math.min(limit, count));
+      const res: RequestRecord[] = [];
+      for (let i = 1; i <= n; i++) {
+        const r = ring[(next - i + opts.keep) % opts.keep];
+        if (r) res.push(r);
+      }
+      return res;
+    },
+    summary(extra) {
+      return {
+        since: opts.sinceIso,
+        models: [...perModel.entries()].map(([model, a]) => ({ model, ...finish(a) })).sort((x, y) => y.requests - x.requests),
+        totals: finish(total),
+        unattributedEnergyJ: extra?.unattributedEnergyJ ?? 0,
+      };
+    },
+    close() {
+      return new Promise((resolve) => {
+        if (!out) return resolve();
+        const s = out;
+        out = undefined;
+        s.end(() => resolve());
+      });
+    },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The scenario projection (DESIGN §5): what a year of generative-AI queries costs when billions of people
+ * make them every day. Pure: the `inferwatt project` command gathers the inputs (flags, a running agent's
+ * /api/summary, a records file, the factor tables) and prints what this returns.
+ *
+ *   queries/year          = users × queries per user per day × 365
+ *   IT energy/query       = measured or given Wh, or server power × utilization × 24 h / queries per server per day
+ *   facility energy       = IT energy × PUE
+ *   operational CO2e      = facility kWh × grid intensity
+ *   embodied CO2e/year    = servers × embodied kgCO2e / service life (servers = queries/day ÷ queries/server/day, whole)
+ *   training CO2e/year    = training kWh per model × models per year × grid intensity (training energy is
+ *                           taken as facility energy, as Patterson et al. 2021 report GPT-3's 1,287 MWh)
+ *   water                 = mL per query, or IT kWh × WUE + facility kWh × EWIF (PUE applied once)
+ */
+import { J_PER_WH } from '../core/units.js';
+
+export const DAYS_PER_YEAR = 365;
+/** Global GHG emissions per year used for the share, as DESIGN §5 states (≈ 40 Gt CO2e). */
+export const GLOBAL_EMISSIONS_TONNES = 40e9;
+/**
+ * World population used for person-equivalents: 8.0 billion (UN DESA, "Day of Eight Billion",
+ * 15 November 2022). 40 Gt / 8.0 billion = 5.0 tCO2e per person per year, the global average.
+ */
+export const WORLD_POPULATION = 8.0e9;
+export const PER_PERSON_TONNES = GLOBAL_EMISSIONS_TONNES / WORLD_POPULATION;
+export const PER_PERSON_SOURCE =
+  'global average 5.0 tCO2e/person/year = 40 Gt CO2e ÷ 8.0 billion people (UN DESA, 15 Nov 2022)';
+
+export type EnergyPerQuery =
+  | { kind: 'wh-per-query'; itWhPerQuery: number; origin: string }
+  | { kind: 'server'; serverPowerKW: number; utilization: number; queriesPerServerPerDay: number; origin: string };
+
+export type WaterInput =
+  | { kind: 'per-query'; mlPerQuery: number }
+  | { kind: 'factors'; wue: number; ewif: number };
+
+export interface ProjectionInputs {
+  users: number;
+  queriesPerUserPerDay: number;
+  energy: EnergyPerQuery;
+  pue: number;
+  gridGCo2ePerKWh: number;
+  water: WaterInput;
+  /** Embodied CO2e of the servers; needs queries per server per day to size the fleet. */
+  embodied?: { serverKgCo2e: number; serverLifeYears: number; queriesPerServerPerDay: number };
+  training?: { kWhPerModel: number; modelsPerYear: number };
+}
+
+export interface ProjectionResult {
+  queriesPerDay: number;
+  queriesPerYear: number;
+  energy: {
+    itWhPerQuery: number;
+    facilityWhPerQuery: number;
+    itKWhPerYear: number;
+    facilityKWhPerYear: number;
+    origin: string;
+  };
+  servers: number | null;
+  co2eTonnes: { operational: number; embodied: number | null; training: number | null; total: number };
+  co2eGramsPerQuery: { operational: number; total: number };
+  waterLiters: { perQuery: number; perYear: number; onsitePerYear: number | null; offsitePerYear: number | null };
+  comparisons: {
+    globalEmissionsTonnes: number;
+    shareOfGlobal: number;
+    perPersonTonnes: number;
+    personEquivalents: number;
+    perPersonSource: string;
+  };
+}
+
+/** Validates the inputs; returns every problem (empty when fine). */
+export function checkProjectionInputs(i: ProjectionInputs): string[] {
+  const p: string[] = [];
+  const pos = (name: string, v: number, allowZero = false) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) p.push(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number (got ${String(v)})`);
+  };
+  pos('users', i.users);
+  pos('queries per user per day', i.queriesPerUserPerDay);
+  if (i.energy.kind === 'wh-per-query') pos('Wh per query', i.energy.itWhPerQuery);
+  else {
+    pos('server power (kW)', i.energy.serverPowerKW);
+    pos('queries per server per day', i.energy.queriesPerServerPerDay);
+    if (!(i.energy.utilization > 0 && i.energy.utilization <= 1)) p.push(`utilization must be in (0, 1] (got ${i.energy.utilization})`);
+  }
+  if (!(i.pue >= 1)) p.push(`PUE must be ≥ 1 (got ${i.pue})`);
+  pos('grid intensity (gCO2e/kWh)', i.gridGCo2ePerKWh, true);
+  if (i.water.kind === 'per-query') pos('water per query (mL)', i.water.mlPerQuery, true);
+  else { pos('WUE (L/kWh)', i.water.wue, true); pos('EWIF (L/kWh)', i.water.ewif, true); }
+  if (i.embodied) {
+    pos('server embodied kgCO2e', i.embodied.serverKgCo2e, true);
+    pos('server life (years)', i.embodied.serverLifeYears);
+    pos('queries per server per day', i.embodied.queriesPerServerPerDay);
+  }
+  if (i.training) { pos('training kWh per model', i.training.kWhPerModel, true); pos('models per year', i.training.modelsPerYear, true); }
+  return p;
+}
+
+export function itWhPerQueryOf(e: EnergyPerQuery): number {
+  if (e.kind === 'wh-per-query') return e.itWhPerQuery;
+  return (e.serverPowerKW * 1000 * e.utilization * 24) / e.queriesPerServerPerDay;
+}
+
+export function project(i: ProjectionInputs): ProjectionResult {
+  const queriesPerDay = i.users * i.queriesPerUserPerDay;
+  const queriesPerYear = queriesPerDay * DAYS_PER_YEAR;
+  const itWhPerQuery = itWhPerQueryOf(i.energy);
+  const facilityWhPerQuery = itWhPerQuery * i.pue;
+  const itKWhPerYear = (itWhPerQuery * queriesPerYear) / 1000;
+  const facilityKWhPerYear = itKWhPerYear * i.pue;
+
+  const operational = (facilityKWhPerYear * i.gridGCo2ePerKWh) / 1e6;
+  let servers: number | null = null;
+  let embodied: number | null = null;
+  if (i.embodied) {
+    servers = Math.ceil(queriesPerDay / i.embodied.queriesPerServerPerDay);
+    embodied = (servers * i.embodied.serverKgCo2e) / i.embodied.serverLifeYears / 1000;
+  }
+  const training = i.training ? (i.training.kWhPerModel * i.training.modelsPerYear * i.gridGCo2ePerKWh) / 1e6 : null;
+  const total = operational + (embodied ?? 0) + (training ?? 0);
+
+  let perQueryL: number;
+  let onsitePerYear: number | null = null;
+  let offsitePerYear: number | null = null;
+  if (i.water.kind === 'per-query') {
+    perQueryL = i.water.mlPerQuery / 1000;
+  } else {
+    onsitePerYear = itKWhPerYear * i.water.wue;
+    offsitePerYear = facilityKWhPerYear * i.water.ewif;
+    perQueryL = (itWhPerQuery / 1000) * i.water.wue + (facilityWhPerQuery / 1000) * i.water.ewif;
+  }
+
+  return {
+    queriesPerDay,
+    queriesPerYear,
+    energy: { itWhPerQuery, facilityWhPerQuery, itKWhPerYear, facilityKWhPerYear, origin: i.energy.origin },
+    servers,
+    co2eTonnes: { operational, embodied, training, total },
+    co2eGramsPerQuery: { operational: (operational * 1e6) / queriesPerYear, total: (total * 1e6) / queriesPerYear },
+    waterLiters: {
+      perQuery: perQueryL,
+      perYear: onsitePerYear !== null && offsitePerYear !== null ? onsitePerYear + offsitePerYear : perQueryL * queriesPerYear,
+      onsitePerYear,
+      offsitePerYear,
+    },
+    comparisons: {
+      globalEmissionsTonnes: GLOBAL_EMISSIONS_TONNES,
+      shareOfGlobal: total / GLOBAL_EMISSIONS_TONNES,
+      perPersonTonnes: PER_PERSON_TONNES,
+      personEquivalents: total / PER_PERSON_TONNES,
+      perPersonSource: PER_PERSON_SOURCE,
+    },
+  };
+}
+
+/** Mean IT energy per request in Wh from joules (for measured inputs). */
+export const whFromJ = (j: number): number => j / J_PER_WH;
+
+/**
+ * The article's assumptions (DESIGN §5; K. G. A. Ludvigsen, "Environmental Impact of Ubiquitous Generative
+ * AI", 2023): 3.5 billion users × 30 queries a day; ChatGPT's 195 million queries a day served by 3,617
+ * HGX A100 servers of 6.5 kW at 75 % of that power; PUE 1.14; 484 gCO2e/kWh; 3,700 kgCO2e embodied per
+ * server over 5 years; 10 mL of water per query; 1,287,000 kWh per trained model.
+ * Models per year is not among the stated assumptions: the preset charges one model per year.
+ */
+export const ARTICLE_CHATGPT_QUERIES_PER_DAY = 195e6;
+export const ARTICLE_CHATGPT_SERVERS = 3617;
+export const ARTICLE_QUERIES_PER_SERVER_PER_DAY = ARTICLE_CHATGPT_QUERIES_PER_DAY / ARTICLE_CHATGPT_SERVERS;
+
+export function articleInputs(): ProjectionInputs {
+  return {
+    users: 3.5e9,
+    queriesPerUserPerDay: 30,
+    energy: {
+      kind: 'server',
+      serverPowerKW: 6.5,
+      utilization: 0.75,
+      queriesPerServerPerDay: ARTICLE_QUERIES_PER_SERVER_PER_DAY,
+      origin: 'article: 3,617 HGX A100 servers × 6.5 kW × 75 % serve 195 million queries/day',
+    },
+    pue: 1.14,
+    gridGCo2ePerKWh: 484,
+    water: { kind: 'per-query', mlPerQuery: 10 },
+    embodied: { serverKgCo2e: 3700, serverLifeYears: 5, queriesPerServerPerDay: ARTICLE_QUERIES_PER_SERVER_PER_DAY },
+    training: { kWhPerModel: 1_287_000, modelsPerYear: 1 },
+  };
+}

@@ -61,7 +61,8 @@ function logBuckets(start: number, factor: number, count: number): number[] {
 export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; clock: Clock }): MetricsCatalogue {
   const { sources, models, clock } = opts;
   const seenModels = new Set<string>();
-  const registry = new Registry<RegistryContentType>();
+  // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
+  const registry = new Registry<RegistryContentType>(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({
     name: 'inferwatt_device_power_watts', help: 'Power of each measured device, watts (latest sample interval).',
@@ -155,6 +156,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       },
     });
   }
+
+  registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
 
   // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
   for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);

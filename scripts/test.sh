@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine (Node 20, root) and runs them.
+# This is the README's test command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund
+if [ -f scripts/install-prometheus.sh ]; then bash scripts/install-prometheus.sh; fi
+npm run build
+mkdir -p .tmp
+npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-report.json

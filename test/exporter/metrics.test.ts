@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { createFakeClock } from '../../src/core/clock.js';
+import { createLabelBounder } from '../../src/exporter/label-bounder.js';
+import { createMetricsCatalogue, type MetricsSources } from '../../src/exporter/metrics.js';
+import type { RequestRecord } from '../../src/exporter/record.js';
+import type { DeviceInfo } from '../../src/sensors/types.js';
+
+const gpu: DeviceInfo = { id: 'gpu0', kind: 'gpu', method: 'integrated', sensor: 'nvidia-smi', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', driver: '590.48.01' };
+
+function record(over: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    id: 'req-1', model: 'llama', tenant: null, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1000, ttfbMs: 100,
+    outcome: 'ok', status: 200, promptTokens: 10, completionTokens: 20,
+    energyJ: { gpu: 250, cpu: 40, dram: 10, total: 300 }, idleShareJ: 0, co2eGrams: 0.04, waterLiters: { onsite: 0.0001, offsite: 0.0002, total: 0.0003 },
+    factors: { region: 'FR', gridGCo2ePerKWh: 44, pue: 1.1, wue: 0.5, ewif: 1.2, source: 'static:ember' },
+    attribution: 'time', complete: true, pool: 'default', api: 'openai.chat', energyByDeviceJ: { gpu0: 250 },
+    ...over,
+  };
+}
+
+function setup(over: Partial<MetricsSources> = {}) {
+  const clock = createFakeClock(1000, Date.UTC(2026, 0, 1));
+  const sources: MetricsSources = {
+    devices: () => [{ device: gpu, powerW: 312.5, energyJ: 1234.5, lastSampleMs: 900 }],
+    sensors: () => [{ name: 'nvidia-smi', health: { up: true, lastSampleMs: 900, errors: { restart: 2 } } }],
+    unattributedJ: () => 77,
+    inFlight: () => 3,
+    factors: () => ({ region: 'FR', source: 'static:ember', year: 2024, gridGCo2ePerKWh: 44, pue: 1.1, wue: 0.5, ewif: 1.2 }),
+    ...over,
+  };
+  const models = createLabelBounder({ max: 2 });
+  return { cat: createMetricsCatalogue({ sources, models, clock }), clock };
+}
+
+const line = (body: string, prefix: string) => body.split('\n').find((l) => l.startsWith(prefix));
+
+describe('metric catalogue', () => {
+  it('exposes device metrics from the snapshot, in base units', async () => {
+    const { cat } = setup();
+    const { body, contentType } = await cat.render(undefined);
+    expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(line(body, 'inferwatt_device_power_watts{')).toBe('inferwatt_device_power_watts{device="gpu0",kind="gpu",method="integrated"} 312.5');
+    expect(line(body, 'inferwatt_device_energy_joules_total{')).toBe('inferwatt_device_energy_joules_total{device="gpu0",kind="gpu",method="integrated"} 1234.5');
+    expect(line(body, 'inferwatt_device_info{')).toContain('name="NVIDIA H100 80GB HBM3",uuid="GPU-1",driver="590.48.01"');
+    expect(line(body, 'inferwatt_unattributed_energy_joules_total')).toBe('inferwatt_unattributed_energy_joules_total 77');
+    expect(line(body, 'inferwatt_in_flight_requests ')).toBe('inferwatt_in_flight_requests 3');
+    expect(line(body, 'inferwatt_sensor_up{')).toBe('inferwatt_sensor_up{sensor="nvidia-smi"} 1');
+    // Sample at mono 900 ms while the clock reads mono 1000 ms = wall 2026-01-01T00:00:00 → 0.1 s earlier.
+    expect(line(body, 'inferwatt_sensor_last_sample_timestamp_seconds{')).toBe(`inferwatt_sensor_last_sample_timestamp_seconds{sensor="nvidia-smi"} ${Date.UTC(2026, 0, 1) / 1000 - 0.1}`);
+    expect(line(body, 'inferwatt_grid_intensity_grams_per_kwh{')).toBe('inferwatt_grid_intensity_grams_per_kwh{region="FR",source="static:ember"} 44');
+    expect(line(body, 'inferwatt_factor_info{')).toBe('inferwatt_factor_info{region="FR",source="static:ember",year="2024",pue="1.1",wue="0.5",ewif="1.2"} 1');
+  });
+
+  it('has the known label values at zero from start-up (reasons of sensors and upstream errors)', async () => {
+    const { cat } = setup();
+    const { body } = await cat.render(undefined);
+    expect(body).toContain('inferwatt_upstream_errors_total{reason="connect"} 0');
+    expect(body).toContain('inferwatt_upstream_errors_total{reason="status_5xx"} 0');
+    expect(body).toContain('inferwatt_sensor_errors_total{sensor="nvidia-smi",reason="restart"} 2');
+    expect(body).toContain('inferwatt_sensor_errors_total{sensor="nvidia-smi",reason="silent"} 0');
+  });
+
+  it('absent power is absent, not zero', async () => {
+    const { cat } = setup({ devices: () => [{ device: gpu, powerW: undefined, energyJ: 0, lastSampleMs: undefined }] });
+    const { body } = await cat.render(undefined);
+    expect(body).not.toMatch(/^inferwatt_device_power_watts\{/m);
+    expect(body).toMatch(/^inferwatt_device_energy_joules_total\{device="gpu0".*\} 0$/m);
+  });
+
+  it('updates request metrics from records, with every outcome of a new model at zero', async () => {
+    const { cat } = setup();
+    cat.observeRecord(record());
+    cat.observeRecord(record({ id: 'req-2', outcome: 'aborted', promptTokens: null, completionTokens: null }));
+    const { body } = await cat.render(undefined);
+    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="aborted"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="error"} 0');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",type="prompt"} 10');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",type="completion"} 20');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama"} 600');
+    expect(body).toContain('inferwatt_request_energy_joules_count{model="llama"} 2');
+    expect(body).toContain('inferwatt_request_energy_joules_sum{model="llama"} 600');
+    expect(body).toContain('inferwatt_co2e_grams_total{model="llama"} 0.08');
+    expect(body).toContain('inferwatt_water_liters_total{model="llama"} 0.0006');
+  });
+
+  it('bounds the model label: the first N models, then "other"', async () => {
+    const { cat } = setup();
+    for (let i = 0; i < 50; i++) cat.observeRecord(record({ id: `r${i}`, model: `m${i}` }));
+    const { body } = await cat.render(undefined);
+    const models = new Set([...body.matchAll(/inferwatt_requests_total\{model="([^"]+)"/g)].map((m) => m[1]));
+    expect(models).toEqual(new Set(['m0', 'm1', 'other']));
+  });
+
+  it('serves OpenMetrics with exemplars carrying the request id when asked, and plain text again after', async () => {
+    const { cat } = setup();
+    cat.observeRecord(record({ id: 'abc-123' }));
+    const om = await cat.render('application/openmetrics-text; version=1.0.0,text/plain;q=0.5');
+    expect(om.contentType).toMatch(/^application\/openmetrics-text/);
+    expect(om.body).toMatch(/inferwatt_request_energy_joules_bucket\{le="[^"]+",model="llama"\} 1 # \{request_id="abc-123"\} 300 /);
+    expect(om.body.trimEnd().endsWith('# EOF')).toBe(true);
+    expect(om.body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
+    const plain = await cat.render('text/plain');
+    expect(plain.body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
+    expect(plain.body).toContain('# TYPE inferwatt_requests_total counter');
+    expect(plain.body).not.toContain('# {request_id=');
+  });
+});

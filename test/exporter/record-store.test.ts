@@ -1,0 +1,63 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/core/logger.js';
+import { createLabelBounder } from '../../src/exporter/label-bounder.js';
+import type { RequestRecord } from '../../src/exporter/record.js';
+import { createRecordStore } from '../../src/exporter/record-store.js';
+
+function rec(id: string, model: string | null, totalJ: number, prompt: number | null, completion: number | null): RequestRecord {
+  return {
+    id, model, tenant: null, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1000, ttfbMs: null, outcome: 'ok', status: 200,
+    promptTokens: prompt, completionTokens: completion, energyJ: { gpu: totalJ, cpu: 0, dram: 0, total: totalJ }, idleShareJ: 0,
+    co2eGrams: totalJ / 1000, waterLiters: { onsite: 0, offsite: totalJ / 1e6, total: totalJ / 1e6 },
+    factors: { region: 'world', gridGCo2ePerKWh: 480, pue: 1.2, wue: 0, ewif: 1, source: 'static:world' },
+    attribution: 'time', complete: true, pool: 'default', api: null, energyByDeviceJ: {},
+  };
+}
+
+const store = (keep: number, file?: string) => {
+  const models = createLabelBounder({ max: 2 });
+  return createRecordStore({ keep, file: file ?? null, logger: silentLogger, modelKey: (m) => models.label(m), sinceIso: 'x' });
+};
+
+describe('record store', () => {
+  it('keeps the newest `keep` records, newest first, and forgets evicted ids', () => {
+    const s = store(3);
+    for (let i = 1; i <= 5; i++) s.add(rec(`r${i}`, 'a', i, 1, 1));
+    expect(s.list(10).map((r) => r.id)).toEqual(['r5', 'r4', 'r3']);
+    expect(s.list(2).map((r) => r.id)).toEqual(['r5', 'r4']);
+    expect(s.get('r1')).toBeUndefined();
+    expect(s.get('r4')?.energyJ.total).toBe(4);
+  });
+
+  it('summarises every record since start per model; per-token means use only requests with tokens', () => {
+    const s = store(2);
+    s.add(rec('1', 'a', 100, 10, 40));
+    s.add(rec('2', 'a', 300, 20, 130));
+    s.add(rec('3', 'a', 600, null, null)); // tokens unknown: counts per request, not per token
+    s.add(rec('4', 'b', 50, 5, 5));
+    s.add(rec('5', 'c', 10, 1, 1)); // third model: over the bound of 2 → "other"
+    const sum = s.summary({ unattributedEnergyJ: 42 });
+    const a = sum.models.find((m) => m.model === 'a')!;
+    expect(a.requests).toBe(3);
+    expect(a.meanEnergyJPerRequest).toBeCloseTo(1000 / 3, 12);
+    expect(a.meanEnergyJPerToken).toBeCloseTo(400 / 200, 12);
+    expect(sum.models.map((m) => m.model).sort()).toEqual(['a', 'b', 'other']);
+    expect(sum.totals.requests).toBe(5);
+    expect(sum.totals.energyJ).toBe(1060);
+    expect(sum.unattributedEnergyJ).toBe(42);
+  });
+
+  it('appends JSONL and flushes it on close', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'inferwatt-rec-')), 'sub', 'records.jsonl');
+    const s = store(10, file);
+    s.add(rec('1', 'a', 1, 1, 1));
+    s.add(rec('2', null, 2, null, null));
+    await s.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.id)).toEqual(['1', '2']);
+    expect(lines[1].model).toBeNull();
+  });
+});

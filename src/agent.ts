@@ -14,7 +14,7 @@ import { createAdminApp } from './exporter/admin-server.js';
 import { createLabelBounder } from './exporter/label-bounder.js';
 import { createMetricsCatalogue, type ActiveFactors } from './exporter/metrics.js';
 import { toRecord, type RecordFactors } from './exporter/record.js';
-import { createRecordStore } from './exporter/record-store.js';
+import { createRecordStore, type Summary } from './exporter/record-store.js';
 import { computeImpacts } from './impacts/convert.js';
 import { createFactorResolver } from './impacts/factor-tables.js';
 import { createLiveGridIntensity } from './impacts/live-grid.js';
@@ -33,6 +33,10 @@ export interface Agent {
   /** Undefined when the proxy is disabled. */
   readonly proxyUrl: string | undefined;
   readonly discovery: Discovery;
+  /** The impact factors in use now (live when configured, else static). */
+  factors(): Factors;
+  /** /api/summary's content. */
+  summary(): Summary;
   /** Stops accepting, finalises every record with what was measured, flushes the records file. */
   stop(): Promise<void>;
 }
@@ -241,6 +245,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     let stopping: Promise<void> | undefined;
     return {
       config, metricsUrl, proxyUrl, discovery,
+      factors: currentFactors,
+      summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
       stop: () => (stopping ??= stopAll()),
     };
   } catch (err) {

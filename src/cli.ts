@@ -7,6 +7,7 @@ import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
 import { runSensorsCommand } from './commands/sensors.js';
 import { runFactorsCommand } from './commands/factors.js';
 import { runProjectCommand } from './commands/project.js';
+import { runDemoCommand } from './commands/demo.js';
 
 /**
  * `inferwatt <command>`: run (default for `npm start`), sensors, factors, project, help, version.
@@ -39,7 +40,10 @@ export function usage(): string {
 Usage: inferwatt <command> [flags]
 
 Commands:
-  run                 sample the host's power, proxy the inference server, export /metrics (default)
+  run                 sample the host's power, proxy the inference server, export /metrics
+  demo [--duration S] [--concurrency N]
+                      everything at once on any machine: a simulated LLM server and GPU, the agent,
+                      and a load generator; prints each request's energy, CO2e and water
   sensors [--json]    show the sensors found on this host, the ones skipped and why, live readings
   factors [REGION]    list the regions, or show the factors for REGION with their sources
   project [flags]     project yearly energy, CO2e and water at scale (inferwatt project --help)
@@ -64,6 +68,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       case 'sensors':
         if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
         return await runSensorsCommand(rest, io);
+      case 'demo':
+        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        return await runDemo(rest, io);
       case 'factors':
         return await runFactorsCommand(rest, io);
       case 'project':
@@ -94,6 +101,26 @@ export function reportError(err: unknown, io: Pick<CliIo, 'stderr'>): number {
   }
   io.stderr(`inferwatt: ${errorMessage(err)}\n`);
   return 1;
+}
+
+function interruptSignal(): { promise: Promise<void>; dispose: () => void } {
+  let dispose = () => {};
+  const promise = new Promise<void>((resolve) => {
+    const on = () => resolve();
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+    dispose = () => { process.off('SIGINT', on); process.off('SIGTERM', on); };
+  });
+  return { promise, dispose };
+}
+
+async function runDemo(argv: readonly string[], io: CliIo): Promise<number> {
+  const sig = interruptSignal();
+  try {
+    return await runDemoCommand(argv, { ...io, interrupted: sig.promise });
+  } finally {
+    sig.dispose();
+  }
 }
 
 async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -1,0 +1,105 @@
+import { createAgent } from '../agent.js';
+import { parseArgv, type ExtraFlag } from '../config/argv.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { joulesToWh } from '../core/units.js';
+import { startLoadGenerator } from '../demo/load-generator.js';
+import { DEFAULT_SIM_MODELS, startSimLlmServer } from '../demo/sim-llm-server.js';
+import type { RequestRecord } from '../exporter/record.js';
+import type { Summary } from '../exporter/record-store.js';
+import { project } from '../impacts/projection.js';
+
+/**
+ * `inferwatt demo`: the whole pipeline on any machine, no GPU needed. A simulated OpenAI-compatible
+ * server, the simulated sensor (power rises with load), the agent in front of it and a load generator;
+ * one line per finished request, then a summary per model and what the measured J/query would mean
+ * at a billion users.
+ */
+const EXTRA: readonly ExtraFlag[] = [
+  { flag: 'duration', type: 'string', help: 'seconds to run (default: until Ctrl-C)' },
+  { flag: 'concurrency', type: 'string', help: 'concurrent clients (default 6)' },
+];
+
+export interface DemoIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Resolves when the user asks to stop (Ctrl-C); tests pass their own. */
+  interrupted?: Promise<void>;
+}
+
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
+
+export function formatRecordLine(r: RequestRecord): string {
+  const tokens = r.promptTokens === null && r.completionTokens === null ? '   ?/?   ' : `${String(r.promptTokens ?? '?').padStart(4)}/${String(r.completionTokens ?? '?').padEnd(4)}`;
+  return `${(r.model ?? 'unknown').padEnd(24)} ${tokens} tok ${fmt(r.durationMs / 1000, 2).padStart(6)} s ${fmt(r.energyJ.total, 1).padStart(8)} J ${fmt(r.co2eGrams * 1000, 3).padStart(8)} mgCO2e ${fmt(r.waterLiters.total * 1000, 3).padStart(7)} mL  ${r.outcome}`;
+}
+
+export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promise<number> {
+  const parsed = parseArgv(argv, EXTRA);
+  const duration = parsed.flags.duration === undefined ? undefined : Number(parsed.flags.duration);
+  const concurrency = parsed.flags.concurrency === undefined ? 6 : Number(parsed.flags.concurrency);
+  if (duration !== undefined && (!Number.isFinite(duration) || duration <= 0)) parsed.problems.push('--duration must be a positive number of seconds');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) parsed.problems.push('--concurrency must be a whole number from 1 to 1000');
+  if (parsed.positionals.length) parsed.problems.push(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
+  if (parsed.problems.length) throw new ConfigError(parsed.problems);
+  const { duration: _d, concurrency: _c, config: cfgFile, ...flags } = parsed.flags;
+  void _d; void _c;
+
+  const sim = await startSimLlmServer();
+  const loaded = loadConfig({
+    // The demo's own choices first; the user's flags and env still win over config files.
+    flags: { sensors: 'simulated', 'simulated-gpus': '1', 'interval-ms': '100', 'log-level': 'warn', ...flags, upstream: sim.url },
+    env: io.env,
+    ...(typeof cfgFile === 'string' ? { configFile: cfgFile } : {}),
+  });
+  const logger = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, write: (l) => io.stderr(l + '\n') });
+  let agent;
+  try {
+    agent = await createAgent(loaded, { logger, onRecord: (r) => io.stdout(formatRecordLine(r) + '\n') });
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  const factors = agent.factors();
+  io.stdout([
+    'inferwatt demo: a simulated LLM server, a simulated GPU whose power follows the load, and the agent in between.',
+    `  proxy     ${agent.proxyUrl}  (point an OpenAI client here; upstream ${sim.url})`,
+    `  metrics   ${agent.metricsUrl}/metrics`,
+    `  records   ${agent.metricsUrl}/api/requests?limit=10   summary ${agent.metricsUrl}/api/summary`,
+    `  factors   ${factors.region}: ${factors.gridGCo2ePerKWh} gCO2e/kWh, PUE ${factors.pue}, WUE ${factors.wue} L/kWh, EWIF ${factors.ewif} L/kWh (${factors.source}${factors.region === 'world' ? '; set --region' : ''})`,
+    `  load      ${concurrency} concurrent clients, models ${DEFAULT_SIM_MODELS.map((m) => m.id).join(', ')}`,
+    duration ? `  running for ${duration} s` : '  running until Ctrl-C',
+    '',
+    `${'model'.padEnd(24)} ${'prompt/compl'} ${'time'.padStart(8)} ${'energy'.padStart(10)} ${'CO2e'.padStart(15)} ${'water'.padStart(10)}`,
+  ].join('\n') + '\n');
+
+  const load = startLoadGenerator({ baseUrl: agent.proxyUrl!, models: DEFAULT_SIM_MODELS.map((m) => m.id), concurrency });
+  const timer = new Promise<void>((r) => { if (duration !== undefined) setTimeout(r, duration * 1000).unref(); });
+  await Promise.race([timer, ...(io.interrupted ? [io.interrupted] : [])]);
+  await load.stop();
+  await agent.stop(); // finalises every record with the energy measured
+  await sim.close();
+  io.stdout('\n' + formatSummary(agent.summary(), factors) + '\n');
+  return 0;
+}
+
+export function formatSummary(s: Summary, f: { gridGCo2ePerKWh: number; pue: number; wue: number; ewif: number; region: string }): string {
+  const lines = ['Summary per model:'];
+  for (const m of s.models) {
+    lines.push(`  ${m.model.padEnd(24)} ${String(m.requests).padStart(5)} requests  ${fmt(m.meanEnergyJPerRequest, 1).padStart(8)} J/request  ${m.meanEnergyJPerToken === null ? '    n/a' : fmt(m.meanEnergyJPerToken, 3).padStart(7)} J/token  ${fmt(m.meanCo2eGramsPerRequest * 1000, 3)} mgCO2e/request`);
+  }
+  const t = s.totals;
+  lines.push(`  ${'all'.padEnd(24)} ${String(t.requests).padStart(5)} requests  ${fmt(t.meanEnergyJPerRequest, 1).padStart(8)} J/request; idle energy not attributed: ${fmt(s.unattributedEnergyJ, 0)} J`);
+  if (t.requests > 0 && t.meanEnergyJPerRequest > 0) {
+    const p = project({
+      users: 1e9, queriesPerUserPerDay: 10,
+      energy: { kind: 'wh-per-query', itWhPerQuery: joulesToWh(t.meanEnergyJPerRequest), origin: 'demo measurement' },
+      pue: f.pue, gridGCo2ePerKWh: f.gridGCo2ePerKWh, water: { kind: 'factors', wue: f.wue, ewif: f.ewif },
+    });
+    lines.push('', `At ${fmt(t.meanEnergyJPerRequest, 1)} J/query (${fmt(joulesToWh(t.meanEnergyJPerRequest), 3)} Wh), 1 billion users × 10 queries a day would use ${fmt(p.energy.facilityKWhPerYear / 1e9, 2)} TWh and emit ${Math.round(p.co2eTonnes.operational).toLocaleString('en-US')} tCO2e a year (${f.region} grid, PUE ${f.pue}); water ${Math.round(p.waterLiters.perYear / 1e6).toLocaleString('en-US')} million liters.`);
+    lines.push('(simulated hardware: these are the demo\'s numbers, not a real GPU\'s; run `inferwatt project --from <agent URL>` on a real host)');
+  }
+  return lines.join('\n');
+}

@@ -62,7 +62,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   const { sources, models, clock } = opts;
   const seenModels = new Set<string>();
   // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
-  const registry = new Registry<RegistryContentType>(Registry.OPENMETRICS_CONTENT_TYPE);
+  const registry = new Registry() as Registry<RegistryContentType>;
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({
     name: 'inferwatt_device_power_watts', help: 'Power of each measured device, watts (latest sample interval).',

@@ -309,5 +309,5 @@ function render(i: ProjectionInputs, r: ProjectionResult, src: { gridGCo2ePerKWh
     rows.splice(12, 0, ['  on-site / off-site', `${liters(r.waterLiters.onsitePerYear)} / ${liters(r.waterLiters.offsitePerYear)}`]);
   }
   const head = preset === 'article' ? 'Projection with the article\'s assumptions (DESIGN §5)\n' : 'Projection\n';
-  return head + rows.map(([k, v]) => `  ${k.padEnd(20)}${v}\n`).join('');
+  return head + rows.map(([k, v]) => `  ${k.padEnd(22)}${v}\n`).join('');
 }

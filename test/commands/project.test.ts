@@ -1,0 +1,185 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProjectCommand } from '../../src/commands/project.js';
+
+async function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runProjectCommand(argv, { stdout: (s) => { out += s; }, stderr: (s) => { err += s; } });
+  return { code, out, err };
+}
+
+describe('inferwatt project --preset article', () => {
+  it('prints the article-assumption figures', async () => {
+    const r = await run(['--preset', 'article']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/queries per year +38\.33 trillion/);
+    expect(r.out).toMatch(/energy per query +2\.170 Wh IT, 2\.474 Wh facility/);
+    expect(r.out).toMatch(/IT energy +83\.17 TWh/);
+    expect(r.out).toMatch(/facility energy +94\.82 TWh/);
+    expect(r.out).toMatch(/operational +45\.89 million tCO2e/);
+    expect(r.out).toMatch(/embodied +1\.441 million tCO2e/);
+    expect(r.out).toMatch(/training +622\.91 tCO2e/);
+    expect(r.out).toMatch(/total +47\.33 million tCO2e per year/);
+    expect(r.out).toMatch(/water +383\.3 billion L per year/);
+    expect(r.out).toMatch(/share of global +0\.118 % of 40 Gt/);
+    expect(r.out).toMatch(/person-equivalents +9\.467 million/);
+    expect(r.err).toBe('');
+  });
+
+  it('--json carries the same numbers, and flags override the preset', async () => {
+    const r = await run(['--preset', 'article', '--json']);
+    const j = JSON.parse(r.out);
+    expect(j.result.co2eTonnes.total).toBeCloseTo(47_333_346.33, 1);
+    expect(j.result.waterLiters.perYear).toBeCloseTo(3.8325e11, -3);
+    const half = JSON.parse((await run(['--preset', 'article', '--json', '--users', '1.75e9'])).out);
+    expect(half.result.co2eTonnes.operational).toBeCloseTo(45_891_487.58 / 2, 1);
+    const two = JSON.parse((await run(['--preset', 'article', '--json', '--models-per-year', '2'])).out);
+    expect(two.result.co2eTonnes.training).toBeCloseTo(2 * 622.908, 6);
+  });
+});
+
+describe('inferwatt project with flags', () => {
+  it('--wh-per-query with --intensity, --pue, --wue/--ewif (hand computed)', async () => {
+    const r = await run(['--users', '1000', '--queries-per-user-per-day', '10', '--wh-per-query', '1', '--pue', '1.5', '--intensity', '400', '--wue', '0.5', '--ewif', '2', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.result.co2eTonnes.operational).toBeCloseTo(2.19, 12);
+    expect(j.result.waterLiters.perYear).toBeCloseTo(12_775, 9);
+    expect(j.result.co2eTonnes.embodied).toBeNull();
+    expect(j.warnings).toEqual([]);
+  });
+
+  it('--region fills intensity, PUE, WUE and EWIF from the tables and names their sources', async () => {
+    const r = await run(['--users', '1000', '--queries-per-user-per-day', '10', '--wh-per-query', '1', '--region', 'aws:eu-west-1']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/grid intensity +352 gCO2e\/kWh \(Electricity Maps 2024/);
+    expect(r.out).toMatch(/PUE 1\.15: AWS global PUE 2024/);
+    // 3650 kWh IT × 0.03 = 109.5 L on-site; 4197.5 kWh × 1.4769 = 6199.29 L off-site
+    expect(r.out).toMatch(/on-site \/ off-site +109\.5 L \/ 6,199\.29 L/);
+  });
+
+  it('server-based energy with embodied and training', async () => {
+    const r = await run(['--users', '1000', '--queries-per-user-per-day', '10', '--server-power-kw', '1', '--utilization', '0.5', '--queries-per-server-per-day', '1200',
+      '--intensity', '400', '--pue', '1', '--water-ml-per-query', '5', '--server-embodied-kg', '1000', '--server-life-years', '4', '--training-kwh', '10000', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.result.energy.itWhPerQuery).toBeCloseTo(10, 12);
+    expect(j.result.servers).toBe(9); // ceil(10,000 / 1,200)
+    expect(j.result.co2eTonnes.embodied).toBeCloseTo(9 * 1000 / 4 / 1000, 12);
+    expect(j.result.co2eTonnes.training).toBeCloseTo(4, 12);
+    expect(j.result.waterLiters.perYear).toBeCloseTo(3_650_000 * 0.005, 6);
+  });
+
+  it('no region and no intensity: world average, with a warning on stderr', async () => {
+    const r = await run(['--users', '10', '--queries-per-user-per-day', '1', '--wh-per-query', '1']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/grid intensity +472\.94/);
+    expect(r.err).toMatch(/warning: no region configured/);
+  });
+
+  it('configuration errors exit 2 and list every problem', async () => {
+    const none = await run(['--users', '10']);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/no energy per query/);
+    expect(none.err).toMatch(/--queries-per-user-per-day is required/);
+    const both = await run(['--users', '1', '--queries-per-user-per-day', '1', '--wh-per-query', '1', '--records', 'x.jsonl']);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/give one energy source, not --wh-per-query and --records/);
+    const srv = await run(['--users', '1', '--queries-per-user-per-day', '1', '--server-power-kw', '6.5']);
+    expect(srv.code).toBe(2);
+    expect(srv.err).toMatch(/needs --utilization and --queries-per-server-per-day/);
+    const nan = await run(['--users', 'many', '--queries-per-user-per-day', '1', '--wh-per-query', '1']);
+    expect(nan.code).toBe(2);
+    expect(nan.err).toMatch(/--users "many" is not a number/);
+    expect((await run(['--preset', 'paper'])).code).toBe(2);
+    expect((await run(['--nope'])).code).toBe(2);
+  });
+
+  it('an unknown region exits 2 with near matches', async () => {
+    const r = await run(['--users', '1', '--queries-per-user-per-day', '1', '--wh-per-query', '1', '--region', 'US-CAL-CISCO']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/did you mean US-CAL-CISO/);
+  });
+});
+
+describe('measured energy: --from a running agent, --records a file', () => {
+  let server: Server;
+  let base: string;
+  let body = '';
+  let status = 200;
+  let paths: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => { paths.push(req.url ?? ''); res.writeHead(status, { 'content-type': 'application/json' }); res.end(body); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); });
+  const scale = ['--users', '1000', '--queries-per-user-per-day', '10', '--intensity', '400', '--pue', '1.5', '--water-ml-per-query', '1', '--json'];
+
+  it('uses totals.meanEnergyJPerRequest of /api/summary and says so', async () => {
+    status = 200;
+    paths = [];
+    body = JSON.stringify({ models: [{ model: 'm', requests: 4, meanEnergyJPerRequest: 3600, meanEnergyJPerToken: 3 }], totals: { requests: 4, energyJ: 14400, meanEnergyJPerRequest: 3600 } });
+    const r = await run(['--from', base, ...scale]);
+    expect(r.code).toBe(0);
+    expect(paths).toEqual(['/api/summary']); // a bare agent URL gets the route appended
+    const j = JSON.parse(r.out);
+    expect(j.result.energy.itWhPerQuery).toBeCloseTo(1, 12); // 3600 J = 1 Wh
+    expect(j.result.energy.origin).toMatch(/totals\.meanEnergyJPerRequest 3600\.0 J over 4 requests/);
+    expect(j.measuredRequests).toBe(4);
+    expect(j.result.co2eTonnes.operational).toBeCloseTo(2.19, 12);
+  });
+
+  it('tolerates summaries without the mean: energyJ ÷ requests, then models[]', async () => {
+    body = JSON.stringify({ totals: { requests: 2, energyJ: 14400 } });
+    let j = JSON.parse((await run(['--from', `${base}/api/summary`, ...scale])).out);
+    expect(j.result.energy.itWhPerQuery).toBeCloseTo(2, 12);
+    body = JSON.stringify({ models: [{ model: 'a', requests: 1, meanEnergyJPerRequest: 3600 }, { model: 'b', requests: 3, meanEnergyJPerRequest: 7200 }] });
+    j = JSON.parse((await run(['--from', `${base}/api/summary`, ...scale])).out);
+    expect(j.result.energy.itWhPerQuery).toBeCloseTo((1 * 1 + 3 * 2) / 4, 12);
+  });
+
+  it('a summary with no measured request, an HTTP error or a dead agent exits 1 with a clear reason', async () => {
+    body = JSON.stringify({ models: [], totals: { requests: 0, energyJ: 0, meanEnergyJPerRequest: null } });
+    let r = await run(['--from', base, ...scale]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no usable energy per request/);
+    status = 503;
+    r = await run(['--from', base, ...scale]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot read the agent's summary \(HTTP 503\)/);
+    status = 200;
+    r = await run(['--from', 'http://127.0.0.1:1/api/summary', ...scale]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot read the agent's summary/);
+  });
+
+  it('--records averages energyJ.total and reports skipped lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inferwatt-records-'));
+    try {
+      const file = join(dir, 'records.jsonl');
+      writeFileSync(file, [
+        JSON.stringify({ id: 'a', energyJ: { gpu: 3000, cpu: 500, dram: 100, total: 3600 } }),
+        JSON.stringify({ id: 'b', energyJ: { total: 10800 } }),
+        JSON.stringify({ id: 'c', energyJ: { total: null }, complete: false }),
+        '{not json',
+        '',
+      ].join('\n'));
+      const r = await run(['--records', file, ...scale]);
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out);
+      expect(j.result.energy.itWhPerQuery).toBeCloseTo(2, 12); // (3600 + 10800) / 2 J = 2 Wh
+      expect(j.result.energy.origin).toMatch(/2 records .*1 without energyJ\.total skipped, 1 malformed lines skipped/);
+      const missing = await run(['--records', join(dir, 'nope.jsonl'), ...scale]);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(/cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

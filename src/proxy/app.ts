@@ -1,0 +1,99 @@
+/**
+ * The proxy as an express app: every method and path forwarded to an upstream (see upstreams.ts for the
+ * choice and prefix rule, forward.ts for streaming and the window, tap.ts for what is read).
+ *
+ * ```ts
+ * const proxy = createProxy({ upstreams: [{ name: 'default', url: 'http://127.0.0.1:8000' }], tracker, clock, logger });
+ * const { url } = await listenProxy(proxy.app, '127.0.0.1', 8790);
+ * ```
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Clock } from '../core/clock.js';
+import { InferwattError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestTracker } from '../attribution/types.js';
+import { createForwarder, type ForwarderStats, type UpstreamErrorReason } from './forward.js';
+import { createUpstreamRouter, type UpstreamSpec } from './upstreams.js';
+
+export type { UpstreamErrorReason } from './forward.js';
+export { UPSTREAM_ERROR_REASONS, REQUEST_ID_HEADER } from './forward.js';
+export type { UpstreamSpec } from './upstreams.js';
+
+export interface ProxyOptions {
+  upstreams: readonly UpstreamSpec[];
+  tracker: RequestTracker;
+  clock: Clock;
+  logger: Logger;
+  /** Request (and JSON response) bodies up to this size are parsed for model/stream/usage. Default 1 MiB. */
+  maxParseBodyBytes?: number;
+  /** Header naming the tenant of a request. Default `x-inferwatt-tenant`. */
+  tenantHeader?: string;
+  onUpstreamError?: (reason: UpstreamErrorReason) => void;
+  /** Time allowed until the upstream's response headers; none by default (a long prefill is normal). */
+  upstreamTimeoutMs?: number;
+}
+
+export interface Proxy {
+  app: express.Express;
+  /** Requests being forwarded now. */
+  active(): number;
+  readonly stats: ForwarderStats;
+  /** Cuts requests in flight and closes the upstream connections. The server is the caller's to close. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_PARSE_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_TENANT_HEADER = 'x-inferwatt-tenant';
+
+export function createProxy(opts: ProxyOptions): Proxy {
+  const router = createUpstreamRouter(opts.upstreams);
+  const forwarder = createForwarder({
+    router,
+    tracker: opts.tracker,
+    clock: opts.clock,
+    logger: opts.logger,
+    maxParseBodyBytes: opts.maxParseBodyBytes ?? DEFAULT_MAX_PARSE_BODY_BYTES,
+    tenantHeader: (opts.tenantHeader ?? DEFAULT_TENANT_HEADER).toLowerCase(),
+    ...(opts.onUpstreamError ? { onUpstreamError: opts.onUpstreamError } : {}),
+    ...(opts.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: opts.upstreamTimeoutMs } : {}),
+  });
+  const app = express();
+  // Nothing of express's own on the hot path: no x-powered-by, no etag, no body parsing, no router match.
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use((req, res) => forwarder.handle(req, res));
+  return {
+    app,
+    active: forwarder.active,
+    stats: forwarder.stats,
+    async close() {
+      forwarder.abortAll();
+      router.destroy();
+    },
+  };
+}
+
+export interface ListeningProxy {
+  server: http.Server;
+  url: string;
+  address: { host: string; port: number };
+}
+
+/** Listens on host:port (port 0: any free port). Rejects with a `fatal` error when the port is taken. */
+export function listenProxy(app: express.Express | http.RequestListener, host: string, port: number): Promise<ListeningProxy> {
+  // Long streams: no request timeout on the client side beyond node's header timeout.
+  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, app as http.RequestListener);
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new InferwattError('PROXY_LISTEN', 'fatal', `proxy cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const a = server.address() as AddressInfo;
+      const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      resolve({ server, url: `http://${h}:${a.port}`, address: { host: a.address, port: a.port } });
+    });
+  });
+}

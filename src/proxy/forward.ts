@@ -1,0 +1,284 @@
+/**
+ * Forwarding one request: node:http both ways, bytes untouched, streamed (no buffering: every upstream
+ * chunk is written to the client as it arrives, with backpressure), the taps reading on the side.
+ *
+ * Timeline of a window: open at receipt; firstByte when the first body byte is written to the client
+ * (headers alone are not a first byte: an SSE server sends its headers before the first token); end on
+ * 'finish' (the last byte handed to the OS), or when the client goes away (`aborted`), or when the
+ * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
+ * a whole one).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { Clock } from '../core/clock.js';
+import { errnoCode, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestTracker } from '../attribution/types.js';
+import { filterHeaders } from './headers.js';
+import { recognizeApi } from './routes.js';
+import { createRequestTap, createResponseTap, type ResponseTap, type TapResult } from './tap.js';
+import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
+import { openWindow, outcomeOf, type WindowCounters } from './window.js';
+
+export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
+export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
+
+export const REQUEST_ID_HEADER = 'x-inferwatt-request-id';
+
+export interface ForwarderOptions {
+  router: UpstreamRouter;
+  tracker: RequestTracker;
+  clock: Clock;
+  logger: Logger;
+  maxParseBodyBytes: number;
+  tenantHeader: string;
+  onUpstreamError?: (reason: UpstreamErrorReason) => void;
+  upstreamTimeoutMs?: number;
+}
+
+export interface ForwarderStats extends WindowCounters {
+  upstreamErrors: Record<UpstreamErrorReason, number>;
+}
+
+export interface Forwarder {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Requests being forwarded now. */
+  active(): number;
+  readonly stats: ForwarderStats;
+  /** Cuts every request in flight (their windows end `aborted`). */
+  abortAll(): void;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNABORTED']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+function classify(err: unknown, timedOut: boolean): UpstreamErrorReason {
+  if (timedOut) return 'timeout';
+  const code = errnoCode(err);
+  if (code && CONNECT_CODES.has(code)) return 'connect';
+  if ((code && RESET_CODES.has(code)) || errorMessage(err) === 'socket hang up') return 'reset';
+  return 'other';
+}
+
+/** Request headers that are not passed on: ours, `host` (set to the upstream's), `expect` (answered here). */
+const DROP_REQUEST = new Set(['host', 'expect', REQUEST_ID_HEADER, 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+const DROP_RESPONSE = new Set([REQUEST_ID_HEADER]);
+
+export function sendJsonError(res: ServerResponse, status: number, id: string, message: string, code: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { message, type: 'upstream_error', code } });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    [REQUEST_ID_HEADER]: id,
+  });
+  res.end(body);
+}
+
+function tenantOf(req: IncomingMessage, header: string): string | undefined {
+  const v = req.headers[header];
+  const s = Array.isArray(v) ? v[0] : v;
+  // Bounded: the ledger turns tenants into labels through its own allow-list; this only caps the length.
+  return s ? s.slice(0, 128) : undefined;
+}
+
+export function createForwarder(opts: ForwarderOptions): Forwarder {
+  const { router, tracker, clock, logger, maxParseBodyBytes, tenantHeader } = opts;
+  const stats: ForwarderStats = {
+    trackerFailures: 0,
+    upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
+  };
+  const active = new Set<{ abort(): void }>();
+
+  const reportError = (reason: UpstreamErrorReason) => {
+    stats.upstreamErrors[reason]++;
+    try {
+      opts.onUpstreamError?.(reason);
+    } catch (err) {
+      logger.rateLimited('warn', 'on-upstream-error', 'onUpstreamError callback threw', { error: errorMessage(err) });
+    }
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const id = randomUUID();
+    const startMs = clock.nowMs();
+    const target = router.select(req.url ?? '/');
+    if (!target) {
+      sendJsonError(res, 404, id, 'no upstream serves this path', 'no_upstream');
+      return;
+    }
+    const { upstream, path, apiPath } = target;
+    const method = req.method ?? 'GET';
+    const api = recognizeApi(method, apiPath);
+    const tenant = tenantOf(req, tenantHeader);
+    const win = openWindow(
+      tracker,
+      clock,
+      logger,
+      { id, pool: upstream.name, startMs, method, ...(api ? { api } : {}), ...(tenant !== undefined ? { tenant } : {}) },
+      stats,
+    );
+
+    // Request body: streamed to the upstream; the tap keeps at most maxParseBodyBytes to learn model/stream.
+    const cl = req.headers['content-length'];
+    const contentLength = cl !== undefined ? Number(cl) : undefined;
+    const hasBody = (contentLength !== undefined && contentLength > 0) || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody) {
+      const reqTap = createRequestTap(maxParseBodyBytes, Number.isFinite(contentLength) ? contentLength : undefined, req.headers['content-encoding']);
+      req.on('data', (chunk: Buffer) => reqTap.write(chunk));
+      req.on('end', () => win.request(reqTap.end()));
+    }
+
+    const fwd = req.socket.remoteAddress;
+    const prior = req.headers['x-forwarded-for'];
+    const extra = [
+      'Host', upstream.hostHeader,
+      REQUEST_ID_HEADER, id,
+      'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
+      'X-Forwarded-Proto', 'http',
+    ];
+    if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
+    const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, extra);
+
+    let upReq: ClientRequest;
+    let upRes: IncomingMessage | undefined;
+    let tap: ResponseTap | undefined;
+    let status: number | undefined;
+    let clientGone = false;
+    let upstreamFailed = false;
+    let timedOut = false;
+    let cancelTimer: (() => void) | undefined;
+
+    const entry = {
+      abort() {
+        res.destroy();
+      },
+    };
+    active.add(entry);
+
+    const finishWindow = (outcomeOverride: 'aborted' | 'error' | undefined, complete: boolean) => {
+      const endMs = clock.nowMs();
+      active.delete(entry);
+      if (win.ended) return;
+      const close = (r: TapResult | undefined) => win.end(endMs, status, outcomeOverride ?? outcomeOf(status, r), r);
+      if (tap) {
+        const t = tap;
+        tap = undefined;
+        t.end(complete, close);
+      } else close(undefined);
+    };
+
+    try {
+      upReq = upstream.request({ method, path, headers });
+    } catch (err) {
+      // Invalid header values that the client sent are rejected by node:http here.
+      logger.rateLimited('warn', 'bad-request', 'request could not be forwarded', { error: errorMessage(err) });
+      reportError('other');
+      upstreamFailed = true;
+      res.once('finish', () => finishWindow('error', true));
+      res.once('close', () => finishWindow('error', false));
+      sendJsonError(res, 502, id, `request could not be forwarded: ${errorMessage(err)}`, 'bad_request');
+      return;
+    }
+
+    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
+      // Time to the response headers; a stream that then takes long is not cut.
+      cancelTimer = clock.setTimer(() => {
+        timedOut = true;
+        upReq.destroy(new Error('upstream timeout'));
+      }, opts.upstreamTimeoutMs);
+    }
+
+    upReq.on('error', (err) => {
+      cancelTimer?.();
+      if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
+      upstreamFailed = true;
+      const reason = classify(err, timedOut);
+      reportError(reason);
+      logger.rateLimited('warn', `upstream-${reason}`, `upstream ${upstream.name} failed: ${reason}`, { error: errorMessage(err), code: errnoCode(err) });
+      status = reason === 'timeout' ? 504 : 502;
+      win.firstByte();
+      sendJsonError(
+        res,
+        status,
+        id,
+        reason === 'timeout'
+          ? `upstream "${upstream.name}" did not answer within ${opts.upstreamTimeoutMs} ms`
+          : `upstream "${upstream.name}" failed: ${errnoCode(err) ?? errorMessage(err)}`,
+        reason === 'timeout' ? 'upstream_timeout' : reason === 'connect' ? 'upstream_unreachable' : reason === 'reset' ? 'upstream_reset' : 'upstream_error',
+      );
+    });
+
+    upReq.on('response', (r) => {
+      cancelTimer?.();
+      upRes = r;
+      if (clientGone) {
+        r.destroy();
+        return;
+      }
+      status = r.statusCode ?? 502;
+      if (status >= 500) reportError('status_5xx');
+      res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
+      // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
+      if (r.headers['content-length'] === undefined) res.flushHeaders();
+      if (status < 400 && status !== 204 && status !== 304 && method !== 'HEAD') {
+        tap = createResponseTap({
+          api,
+          contentType: r.headers['content-type'],
+          contentEncoding: r.headers['content-encoding'],
+          maxParseBytes: maxParseBodyBytes,
+        });
+      }
+      r.on('data', (chunk: Buffer) => {
+        win.firstByte();
+        if (!res.write(chunk)) r.pause();
+        tap?.write(chunk);
+      });
+      r.on('end', () => res.end());
+      r.on('error', () => {
+        /* reported on 'close' through `complete` */
+      });
+      r.on('close', () => {
+        if (r.complete || clientGone) return;
+        // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
+        upstreamFailed = true;
+        reportError('reset');
+        logger.rateLimited('warn', 'upstream-midstream', `upstream ${upstream.name} closed the response mid-body`);
+        finishWindow('error', false);
+        res.destroy();
+      });
+    });
+
+    res.on('drain', () => upRes?.resume());
+    res.once('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
+    res.once('close', () => {
+      if (res.writableFinished || win.ended) {
+        active.delete(entry);
+        return;
+      }
+      // The client went away first: cancel the upstream request (the server stops generating).
+      clientGone = true;
+      cancelTimer?.();
+      finishWindow('aborted', false);
+      upReq.destroy();
+      upRes?.destroy();
+    });
+    req.on('error', () => {
+      /* a client that aborts its upload: 'close' on res handles it */
+    });
+
+    req.pipe(upReq);
+  }
+
+  return {
+    handle,
+    active: () => active.size,
+    stats,
+    abortAll() {
+      for (const e of [...active]) e.abort();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Upstreams and the choice among them by path prefix.
+ *
+ * - The longest `pathPrefix` that matches on a segment boundary wins (`/a` matches `/a` and `/a/…`, not
+ *   `/ab`). With several upstreams, the one without a prefix is the default; with a single upstream it
+ *   takes every path.
+ * - The matched prefix is STRIPPED by default before forwarding (`/gpu0/v1/chat/completions` → upstream
+ *   `/v1/chat/completions`), so a client sets its base URL to `http://proxy/gpu0/v1`; `stripPrefix: false`
+ *   keeps it. The upstream URL's own path is prepended (`http://h:8000/base` → `/base/v1/…`).
+ * - Keep-alive agent per upstream. Idle sockets are closed after 4 s, below uvicorn's 5 s keep-alive
+ *   (vLLM, SGLang), so a request never lands on a socket that the server is closing. `timeout` in
+ *   node:http's Agent only destroys *free* sockets (lib/_http_agent.js onTimeout); a request in progress
+ *   is not affected.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { ConfigError } from '../core/errors.js';
+
+export interface UpstreamSpec {
+  name: string;
+  url: string;
+  pathPrefix?: string;
+  /** Default true: the prefix is removed from the forwarded path. */
+  stripPrefix?: boolean;
+}
+
+export interface ResolvedUpstream {
+  readonly name: string;
+  readonly url: URL;
+  readonly prefix: string;
+  readonly stripPrefix: boolean;
+  readonly hostHeader: string;
+  request(o: { method: string; path: string; headers: string[] }): http.ClientRequest;
+  destroy(): void;
+}
+
+export interface UpstreamRouter {
+  readonly upstreams: readonly ResolvedUpstream[];
+  /** `path` is what goes upstream; `apiPath` is the client's path without the prefix and query (for API recognition). */
+  select(rawUrl: string): { upstream: ResolvedUpstream; path: string; apiPath: string } | undefined;
+  destroy(): void;
+}
+
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
+function normalizePrefix(p: string | undefined): string {
+  if (!p) return '';
+  let s = p.startsWith('/') ? p : `/${p}`;
+  while (s.length > 1 && s.endsWith('/')) s = s.slice(0, -1);
+  return s === '/' ? '' : s;
+}
+
+function resolve(spec: UpstreamSpec): ResolvedUpstream {
+  let url: URL;
+  try {
+    url = new URL(spec.url);
+  } catch {
+    throw new ConfigError([`upstream "${spec.name}": invalid URL "${spec.url}"`]);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError([`upstream "${spec.name}": URL must be http or https, got "${spec.url}"`]);
+  const secure = url.protocol === 'https:';
+  const agentOpts = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, timeout: FREE_SOCKET_TIMEOUT_MS, noDelay: true };
+  const agent = secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+  const transport = secure ? https : http;
+  const basePath = url.pathname.replace(/\/+$/, '');
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  return {
+    name: spec.name,
+    url,
+    prefix: normalizePrefix(spec.pathPrefix),
+    stripPrefix: spec.stripPrefix ?? true,
+    hostHeader: url.host,
+    request: ({ method, path, headers }) =>
+      transport.request({ agent, hostname, port, method, path: basePath + path, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false }),
+    destroy: () => agent.destroy(),
+  };
+}
+
+export function createUpstreamRouter(specs: readonly UpstreamSpec[]): UpstreamRouter {
+  if (specs.length === 0) throw new ConfigError(['proxy: at least one upstream is needed']);
+  const upstreams = specs.map(resolve);
+  const byPrefix = upstreams.filter((u) => u.prefix !== '').sort((a, b) => b.prefix.length - a.prefix.length);
+  const fallback = upstreams.length === 1 ? upstreams[0] : upstreams.find((u) => u.prefix === '');
+
+  return {
+    upstreams,
+    select(rawUrl) {
+      let url = rawUrl;
+      if (url[0] !== '/') {
+        // absolute-form (`GET http://host/path`), as sent to a forward proxy
+        try {
+          const u = new URL(url);
+          url = u.pathname + u.search;
+        } catch {
+          url = '/';
+        }
+      }
+      const q = url.indexOf('?');
+      const pathOnly = q < 0 ? url : url.slice(0, q);
+      for (const u of byPrefix) {
+        if (pathOnly === u.prefix || pathOnly.startsWith(u.prefix + '/')) {
+          if (!u.stripPrefix) return { upstream: u, path: url, apiPath: pathOnly.slice(u.prefix.length) || '/' };
+          let rest = url.slice(u.prefix.length);
+          if (rest === '' || rest[0] === '?') rest = '/' + rest;
+          return { upstream: u, path: rest, apiPath: pathOnly.slice(u.prefix.length) || '/' };
+        }
+      }
+      if (!fallback) return undefined;
+      return { upstream: fallback, path: url, apiPath: pathOnly };
+    },
+    destroy() {
+      for (const u of upstreams) u.destroy();
+    },
+  };
+}

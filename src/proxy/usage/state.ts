@@ -1,0 +1,41 @@
+/** What the taps learn about one response. Unknown stays `undefined`, never 0 (CONVENTIONS lesson 3). */
+export interface UsageState {
+  model: string | undefined;
+  promptTokens: number | undefined;
+  completionTokens: number | undefined;
+  /** The body reported an error although the status was not one (TGI in-band error event, `event: error`, Responses `response.failed`). */
+  errorSeen: boolean;
+  /** Documents seen: SSE events with data, NDJSON lines, 1 for a JSON body. */
+  documents: number;
+  /** Events of APIs that send exactly one event per generated token (TGI `/generate_stream`). */
+  tokenEvents: number;
+  /** Documents that looked worth reading but did not parse (malformed JSON). */
+  parseFailures: number;
+}
+
+export function createUsageState(): UsageState {
+  return {
+    model: undefined,
+    promptTokens: undefined,
+    completionTokens: undefined,
+    errorSeen: false,
+    documents: 0,
+    tokenEvents: 0,
+    parseFailures: 0,
+  };
+}
+
+export type Json = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A token count: a finite, non-negative integer; anything else is absent. */
+export function count(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
+}
+
+export function setModel(state: UsageState, v: unknown): void {
+  if (typeof v === 'string' && v.length > 0 && v.length <= 256) state.model = v;
+}

@@ -1,0 +1,69 @@
+/**
+ * A RequestTracker that records every call, for the proxy and middleware tests (the ledger is tested on
+ * its own). `windowsEnded(n)` resolves once n windows have ended.
+ */
+import type { RequestTracker, WindowEnd, WindowStart, WindowUpdate } from '../../src/attribution/types.js';
+
+export interface RecordedWindow {
+  start: WindowStart;
+  firstByteMs: number | undefined;
+  updates: WindowUpdate[];
+  /** The updates merged, later values winning. */
+  merged: WindowUpdate;
+  end: WindowEnd | undefined;
+  /** Calls after end (should never happen). */
+  lateCalls: number;
+}
+
+export interface RecordingTracker extends RequestTracker {
+  readonly windows: RecordedWindow[];
+  byId(id: string): RecordedWindow | undefined;
+  windowsEnded(n: number): Promise<void>;
+}
+
+export function createRecordingTracker(): RecordingTracker {
+  const windows: RecordedWindow[] = [];
+  const byId = new Map<string, RecordedWindow>();
+  let ended = 0;
+  let waiters: { n: number; resolve: () => void }[] = [];
+  const check = () => {
+    waiters = waiters.filter((w) => (ended >= w.n ? (w.resolve(), false) : true));
+  };
+  return {
+    windows,
+    byId: (id) => byId.get(id),
+    inFlight: () => windows.length - ended,
+    windowsEnded(n) {
+      return new Promise((resolve) => {
+        waiters.push({ n, resolve });
+        check();
+      });
+    },
+    open(start) {
+      const w: RecordedWindow = { start, firstByteMs: undefined, updates: [], merged: {}, end: undefined, lateCalls: 0 };
+      windows.push(w);
+      byId.set(start.id, w);
+      return {
+        id: start.id,
+        firstByte(t) {
+          if (w.end) w.lateCalls++;
+          w.firstByteMs ??= t;
+        },
+        update(u) {
+          if (w.end) w.lateCalls++;
+          w.updates.push(u);
+          w.merged = { ...w.merged, ...u };
+        },
+        end(e) {
+          if (w.end) {
+            w.lateCalls++;
+            return;
+          }
+          w.end = e;
+          ended++;
+          check();
+        },
+      };
+    },
+  };
+}

@@ -52,6 +52,12 @@ const PROBE_FIELDS = [
 type ProbeField = (typeof PROBE_FIELDS)[number];
 const POWER_FIELDS = ['power.draw.instant', 'power.draw'] as const;
 const LIMIT_FIELDS = ['enforced.power.limit', 'power.limit'] as const;
+/**
+ * What nvidia-smi prints in place of a row for a GPU that fell off the bus (Xid 79), e.g.
+ * `Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error` / `… GPU is lost. Reboot …`.
+ */
+// Formats seen in NVIDIA/open-gpu-kernel-modules#387 and JosephKJ/OWOD#81.
+const GPU_LOST = /Unable to determine the device handle|GPU is lost/;
 
 interface GpuState {
   readonly info: DeviceInfo;
@@ -111,14 +117,21 @@ export async function probeNvidiaSmi(opts: NvidiaSmiOptions): Promise<ProbeResul
     return undefined;
   };
   const trial: { row: string[]; index: number }[] = [];
-  for (const line of stdout.split('\n')) {
+  let skipped: string | undefined;
+  for (const raw of stdout.split('\n')) {
+    const line = raw.replace(/\r$/, '');
     if (line.trim() === '') continue;
-    const row = splitQueryRow(line.replace(/\r$/, ''), fields.length, true);
+    const row = splitQueryRow(line, fields.length, true);
     const index = row ? Number(row[0]) : Number.NaN;
-    if (!row || !Number.isInteger(index) || index < 0) return fail(`unexpected nvidia-smi output: ${line.slice(0, 120)}`);
+    if (!row || !Number.isInteger(index) || index < 0) {
+      // A GPU in a bad state prints a message instead of its row; the others can still be measured.
+      skipped ??= line.slice(0, 160);
+      log.warn(GPU_LOST.test(line) ? 'a GPU is lost; left out' : 'unexpected nvidia-smi line; skipped', { line: line.slice(0, 160) });
+      continue;
+    }
     trial.push({ row, index });
   }
-  if (trial.length === 0) return fail('nvidia-smi lists no GPU');
+  if (trial.length === 0) return fail(skipped === undefined ? 'nvidia-smi lists no GPU' : `no GPU row from nvidia-smi: ${skipped}`);
 
   // The streaming query: index first, then power, then what estimation needs; all numeric, no text.
   const estimateNeeded: boolean[] = trial.map(({ row }) => pick(row, powerFields) === undefined);
@@ -212,7 +225,12 @@ function startStreaming(o: StreamOptions): Sensor {
     if (line === '') return;
     const row = splitQueryRow(line, nCols);
     const index = row ? Number(row[0]) : Number.NaN;
-    if (!row || !Number.isInteger(index)) return parseError('unparseable nvidia-smi line', line);
+    if (!row || !Number.isInteger(index)) {
+      if (!GPU_LOST.test(line)) return parseError('unparseable nvidia-smi line', line);
+      health.count('gpu_lost', line.slice(0, 160));
+      log.rateLimited('error', 'gpu-lost', 'nvidia-smi reports a lost GPU', { line: line.slice(0, 160) });
+      return;
+    }
     const gpu = o.gpus.get(index);
     if (!gpu) {
       if (!o.leftOut.has(index)) log.rateLimited('debug', 'unknown-gpu', 'line for a GPU not seen at start-up', { index });
@@ -268,12 +286,12 @@ function startStreaming(o: StreamOptions): Sensor {
     c.abandoned = true;
     current = undefined;
     c.proc.kill('SIGKILL');
-    scheduleRestart(c);
+    scheduleRestart(c.startedMs);
   }
 
-  function scheduleRestart(c: ChildState) {
+  function scheduleRestart(startedMs: number) {
     if (closed) return;
-    if (clock.nowMs() - c.startedMs >= stableAfterMs) nextDelayMs = o.backoff.initialMs;
+    if (clock.nowMs() - startedMs >= stableAfterMs) nextDelayMs = o.backoff.initialMs;
     const delay = nextDelayMs;
     nextDelayMs = Math.min(nextDelayMs * 2, o.backoff.maxMs);
     cancelRestart?.();
@@ -292,9 +310,8 @@ function startStreaming(o: StreamOptions): Sensor {
       proc = spawn(o.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
       // spawn throws synchronously only for invalid arguments; treat it like an immediate exit.
-      const c: ChildState = { proc: undefined as unknown as ChildProcess, startedMs: clock.nowMs(), lastOutputMs: clock.nowMs(), abandoned: false, stderrTail: '' };
       health.fail('exited', `nvidia-smi could not be started: ${errorMessage(err)}`);
-      scheduleRestart(c);
+      scheduleRestart(clock.nowMs());
       return;
     }
     const now = clock.nowMs();
@@ -323,7 +340,7 @@ function startStreaming(o: StreamOptions): Sensor {
       const msg = `nvidia-smi ${why}${detail ? `: ${detail}` : ''}`;
       health.fail('exited', msg);
       log.rateLimited('warn', 'exited', msg, undefined, 10_000);
-      scheduleRestart(c);
+      scheduleRestart(c.startedMs);
     };
     proc.on('error', (err) => onEnd(`failed: ${errorMessage(err)}`));
     proc.on('exit', (code, signal) => onEnd(signal ? `was killed by ${signal}` : `exited with status ${code}`));

@@ -24,7 +24,9 @@
  *   FAKE_NVSMI_MODE     normal (default) | die-after:N (loop exits with status 1 after N samples) |
  *                       silent-after:N (loop stays alive but prints nothing after N samples: a wedged driver) |
  *                       garbage (loop prints garbage lines between good samples) | no-driver (every call fails
- *                       like a host whose driver is not loaded: message on stdout, exit status 9)
+ *                       like a host whose driver is not loaded: message on stdout, exit status 9) |
+ *                       lost-gpu:K (GPU index K fell off the bus: its row is replaced by the message nvidia-smi
+ *                       prints then, e.g. NVIDIA/open-gpu-kernel-modules#387, JosephKJ/OWOD#81)
  *   FAKE_NVSMI_GPUS     N: replicate the capture's first row as N GPUs with distinct index and uuid (benchmarks)
  *   FAKE_NVSMI_ABSENT   comma list of fields whose values are printed as `[N/A]` (a GPU that reports no power,
  *                       as the vGPU capture xml/telegraf-tesla_p4.xml does)
@@ -201,7 +203,11 @@ function render(raw, col, field) {
 }
 
 const header = fields.map((f, k) => (table.units[cols[k]] ? `${f} [${table.units[cols[k]]}]` : f)).join(', ') + '\n';
-const block = table.rows.map((r) => fields.map((f, k) => render(r[cols[k]], cols[k], f)).join(', ') + '\n').join('');
+const [modeName, modeArg] = mode.split(':');
+const lostIndex = modeName === 'lost-gpu' ? Number(modeArg) : -1;
+const block = table.rows.map((r, i) => (i === lostIndex
+  ? `Unable to determine the device handle for GPU 0000:${String(i).padStart(2, '0')}:00.0: GPU is lost.  Reboot the system to recover this GPU\n`
+  : fields.map((f, k) => render(r[cols[k]], cols[k], f)).join(', ') + '\n')).join('');
 
 if (!looping) {
   if (!fmt.has('noheader')) out(header);
@@ -210,7 +216,6 @@ if (!looping) {
 }
 
 // ---- loop mode ----
-const [modeName, modeArg] = mode.split(':');
 const limit = Number(modeArg);
 let samples = 0;
 if (!fmt.has('noheader')) out(header);

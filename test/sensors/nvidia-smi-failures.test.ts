@@ -194,3 +194,16 @@ describe('close()', () => {
     expect(pids(fake.pidDir, 'loop')).toHaveLength(1);
   });
 });
+
+describe('a GPU that fell off the bus', () => {
+  it('is left out at start-up, its lines are counted as gpu_lost, and the other GPUs go on', async () => {
+    const clock = createFakeClock();
+    const sensor = await start(fakeSmi({ FAKE_NVSMI_GPUS: '2', FAKE_NVSMI_MODE: 'lost-gpu:1' }).path, clock);
+    expect(sensor.devices().map((d) => d.id)).toEqual(['gpu0']);
+    const got = await waitForReadings(sensor, 3);
+    expect(got.every((r) => r.device === 'gpu0' && r.powerW === H100_LOAD_INSTANT_W)).toBe(true);
+    await vi.waitFor(() => expect(sensor.health().errors['gpu_lost'] ?? 0).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 10 });
+    expect(sensor.health().errors['parse']).toBeUndefined();
+    await sensor.close();
+  });
+});

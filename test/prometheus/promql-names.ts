@@ -1,0 +1,95 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+/**
+ * The metric catalogue of DESIGN.md §4 as the dashboards and rules may use it, plus what PromQL
+ * derives from it (histogram series) and Prometheus itself provides (`up`). Kept here, not read from
+ * ../shared (tests never read it); test/prometheus/dashboards.test.ts checks that it equals what
+ * src/exporter/metrics.ts registers, so a drift between DESIGN, the exporter and the dashboards fails.
+ */
+export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_device_power_watts: 'gauge',
+  inferwatt_device_energy_joules_total: 'counter',
+  inferwatt_device_info: 'gauge',
+  inferwatt_requests_total: 'counter',
+  inferwatt_request_energy_joules: 'histogram',
+  inferwatt_request_co2e_grams: 'histogram',
+  inferwatt_request_water_liters: 'histogram',
+  inferwatt_tokens_total: 'counter',
+  inferwatt_attributed_energy_joules_total: 'counter',
+  inferwatt_unattributed_energy_joules_total: 'counter',
+  inferwatt_co2e_grams_total: 'counter',
+  inferwatt_water_liters_total: 'counter',
+  inferwatt_in_flight_requests: 'gauge',
+  inferwatt_grid_intensity_grams_per_kwh: 'gauge',
+  inferwatt_factor_info: 'gauge',
+  inferwatt_sensor_up: 'gauge',
+  inferwatt_sensor_errors_total: 'counter',
+  inferwatt_sensor_last_sample_timestamp_seconds: 'gauge',
+  inferwatt_upstream_errors_total: 'counter',
+};
+
+/** Series Prometheus makes itself for every target. */
+const PROMETHEUS_BUILTINS = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
+
+const KEYWORDS = new Set([
+  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless',
+  'inf', 'nan', 'atan2', 'start', 'end',
+]);
+
+/**
+ * Metric names an expression selects. Good enough for our own expressions, not a PromQL parser:
+ * strings, label matchers `{...}`, ranges `[...]` and grouping label lists are removed first, then
+ * every identifier not followed by `(` (a function call) and not a keyword is a metric name.
+ */
+export function metricNamesIn(expr: string): string[] {
+  let s = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
+  s = s.replace(/\{[^}]*\}/g, ' ');
+  s = s.replace(/\[[^\]]*\]/g, ' ');
+  s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  s = s.replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*\}?/g, ' ');
+  const names = new Set<string>();
+  for (const m of s.matchAll(/(?<![\w.])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?/g)) {
+    const [, name, call] = m;
+    if (call || !name || KEYWORDS.has(name.toLowerCase())) continue;
+    // Exponent of a number such as 1e-9 is not a name.
+    if (/^e\d*$/i.test(name)) continue;
+    names.add(name);
+  }
+  return [...names];
+}
+
+/** Why `name` is not a known series, or undefined if it is. */
+export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name]) return undefined;
+  const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
+  if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
+  if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;
+  return `${name}: neither in the DESIGN §4 catalogue nor a recording rule`;
+}
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const RULES_DIR = join(REPO_ROOT, 'config', 'prometheus', 'rules');
+export const RULE_TESTS_DIR = join(REPO_ROOT, 'config', 'prometheus', 'tests');
+export const DASHBOARDS_DIR = join(REPO_ROOT, 'dashboards');
+
+export interface RuleFileRule { record?: string; alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+export interface RuleFile { groups: { name: string; rules: RuleFileRule[] }[] }
+
+export function ruleFiles(dir = RULES_DIR): string[] {
+  return readdirSync(dir).filter((f) => /\.rules\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
+}
+
+export function loadRules(file: string): RuleFile {
+  return parse(readFileSync(file, 'utf8')) as RuleFile;
+}
+
+export function allRules(dir = RULES_DIR): RuleFileRule[] {
+  return ruleFiles(dir).flatMap((f) => loadRules(f).groups.flatMap((g) => g.rules));
+}
+
+export function recordedNames(dir = RULES_DIR): Set<string> {
+  return new Set(allRules(dir).flatMap((r) => (r.record ? [r.record] : [])));
+}

@@ -84,6 +84,11 @@ export async function runFactorsCommand(argv: string[], io: CommandIo): Promise<
     // What 1 kWh of IT energy becomes here, so the factors are easy to sanity-check.
     const facility = f.pue;
     io.stdout(`  1 kWh IT → ${(facility * f.gridGCo2ePerKWh).toFixed(1)} gCO2e, ${(f.wue + facility * f.ewif).toFixed(3)} L water\n`);
+    if (match?.kind === 'country') {
+      // The same id is often also an Electricity Maps zone, with a lifecycle figure: show both, say how to pick.
+      const zone = findRegion(tables, `zone:${match.id}`);
+      if (zone) io.stdout(`  also: zone:${zone.id} = ${zone.grid.gCo2ePerKWh} gCO2e/kWh (${zone.grid.year}, Electricity Maps, lifecycle)\n`);
+    }
     for (const w of f.warnings) io.stderr(`warning: ${w}\n`);
     return 0;
   } catch (err) {

@@ -446,3 +446,16 @@ export function createFactorResolver(opts: FactorResolverOptions = {}): Resolved
     warnings,
   };
 }
+
+/**
+ * The Electricity Maps zone to ask for live intensity for a region, if there is one: a cloud region's zone,
+ * a zone itself, or a country whose code is also a zone id. eGRID subregions have none (undefined).
+ */
+export function gridZoneOf(t: FactorTables, regionId: string): string | undefined {
+  const m = findRegion(t, regionId);
+  if (!m) return undefined;
+  if (m.kind === 'cloud') return m.cloud!.zone;
+  if (m.kind === 'zone') return m.id;
+  if (m.kind === 'country') return findRegion(t, `zone:${m.id}`)?.id;
+  return undefined;
+}

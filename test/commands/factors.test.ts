@@ -43,6 +43,13 @@ describe('inferwatt factors', () => {
     expect(r.err).toBe('');
   });
 
+  it('a country that is also a zone shows the zone figure and how to ask for it', async () => {
+    const r = await run(['FR']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/record source: static:ember/);
+    expect(r.out).toMatch(/also: zone:FR = 33 gCO2e\/kWh \(2024, Electricity Maps, lifecycle\)/);
+  });
+
   it('REGION --json gives the resolved factors with details', async () => {
     const r = await run(['US-CAL-CISO', '--json', '--provider', 'gcp']);
     expect(r.code).toBe(0);

@@ -9,6 +9,7 @@ import {
   defaultFactorsDir,
   editDistance,
   findRegion,
+  gridZoneOf,
   loadFactorTables,
   PLAUSIBLE,
   readFactorTables,
@@ -210,6 +211,16 @@ describe('resolution: override → region → world', () => {
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toMatch(/override pue = 0.5/);
     expect(problems.join('\n')).toMatch(/provider "oracle"/);
+  });
+
+  it('gridZoneOf gives the live-data zone of a region', () => {
+    const t = loadFactorTables(SHIPPED);
+    expect(gridZoneOf(t, 'aws:eu-west-1')).toBe('IE');
+    expect(gridZoneOf(t, 'gcp:us-west2')).toBe('US-CAL-CISO');
+    expect(gridZoneOf(t, 'FR')).toBe('FR');
+    expect(gridZoneOf(t, 'SE-SE3')).toBe('SE-SE3');
+    expect(gridZoneOf(t, 'CAMX')).toBeUndefined();
+    expect(gridZoneOf(t, 'nowhere')).toBeUndefined();
   });
 
   it('edit distance is the Levenshtein distance', () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createFakeClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { createEnergyTimeline } from '../../src/energy/timeline.js';
 import { nodePowercapFs, probeRapl, type PowercapFs } from '../../src/sensors/rapl.js';
 import type { Reading, Sensor } from '../../src/sensors/types.js';
 import {
@@ -48,25 +49,51 @@ describe('RAPL on the recorded node_exporter powercap tree', () => {
     const clock = createFakeClock();
     const s = await probeOk(tree.root, clock);
     const powerW = 95; // constraint_0_max_power_uw of the recorded zone
-    const stepUj = powerW * 1e6; // one second
+    const stepUj = powerW * 2e6; // one sample every 2 s
     let raw = PKG0_UJ;
     let wraps = 0;
     const seen: number[] = [];
-    for (let k = 0; k <= 400; k++) {
+    for (let k = 0; k <= 200; k++) {
       if (k > 0) {
-        clock.advance(1000);
+        clock.advance(2000);
         raw += stepUj;
         if (raw >= RECORDED_MAX_RANGE_UJ) { raw -= RECORDED_MAX_RANGE_UJ; wraps++; }
         await tree.setEnergyUj('intel-rapl:0', raw);
       }
       const [r] = await s.read();
       seen.push(r!.energyJ!);
-      expect(r!.energyJ).toBeCloseTo(powerW * k, 6);
+      expect(r!.energyJ).toBeCloseTo(powerW * 2 * k, 6);
     }
     // 21,721 J of headroom at 95 W: the counter wraps once, near t = 229 s, and energy never went down.
     expect(wraps).toBe(1);
     expect(seen.every((e, i) => i === 0 || e > seen[i - 1]!)).toBe(true);
     expect(s.health().errors).toEqual({ wrap: 1 });
+  });
+});
+
+describe('RAPL through the energy timeline', () => {
+  it('a wrapping recorded zone: the timeline\'s energy over any window is the zone\'s true power × time', async () => {
+    const tree = track(await copyRecordedTree());
+    const clock = createFakeClock();
+    const s = await probeOk(tree.root, clock);
+    const timeline = createEnergyTimeline({ devices: s.devices() });
+    // 80 W for 150 s, then 120 W for 150 s, sampled every second: the counter wraps at ≈ 231 s.
+    let raw = PKG0_UJ;
+    let wraps = 0;
+    for (let k = 0; k <= 300; k++) {
+      if (k > 0) {
+        clock.advance(1000);
+        raw += (clock.nowMs() <= 150_000 ? 80 : 120) * 1e6;
+        if (raw >= RECORDED_MAX_RANGE_UJ) { raw -= RECORDED_MAX_RANGE_UJ; wraps++; }
+        await tree.setEnergyUj('intel-rapl:0', raw);
+      }
+      for (const r of await s.read()) timeline.append(r);
+    }
+    expect(wraps).toBe(1);
+    expect(timeline.energyBetween('package-0', 0, 150_000)).toBeCloseTo(80 * 150, 6);
+    expect(timeline.energyBetween('package-0', 200_000, 250_000)).toBeCloseTo(120 * 50, 6); // across the wrap
+    expect(timeline.energyBetween('package-0', 0, 300_000)).toBeCloseTo(80 * 150 + 120 * 150, 6);
+    expect(Object.values(timeline.dropped()).every((n) => n === 0)).toBe(true);
   });
 });
 

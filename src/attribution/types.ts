@@ -82,6 +82,11 @@ export interface LedgerTotals {
   measuredJ: number;
   attributedJ: number;
   unattributedJ: number;
+  /**
+   * Measured but not yet in a final record nor unattributed (windows in flight, held segments, open
+   * amortization windows): measuredJ = attributedJ + unattributedJ + pendingJ.
+   */
+  pendingJ?: number;
   /** Attributed J by model ('' for unknown). */
   attributedByModelJ: Record<string, number>;
   /** How far (monotonic ms) the ledger has processed, per pool. */

@@ -1,0 +1,901 @@
+import { toWallMs, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { EnergyTimeline } from '../energy/types.js';
+import type { DeviceKind } from '../sensors/types.js';
+import { compAdd, compAddAt, compSum, compValue, type CompSum } from './comp-sum.js';
+import {
+  DEFAULT_AMORTIZE_WINDOW_MS,
+  DEFAULT_LAG_BOUND_MS,
+  DEFAULT_MAX_HOLD_MS,
+  DEFAULT_MAX_PENDING_WINDOWS,
+  DEFAULT_PROMPT_TOKEN_WEIGHT,
+  isCount,
+  tokenDensity,
+} from './policies.js';
+import type {
+  AttributedRequest,
+  AttributionPolicy,
+  IdlePolicy,
+  LedgerTotals,
+  Outcome,
+  RequestTracker,
+  WindowEnd,
+  WindowHandle,
+  WindowStart,
+  WindowUpdate,
+} from './types.js';
+
+/**
+ * The attribution ledger (DESIGN §2): request windows in, per-request energy out, conserving each pool's
+ * measured energy.
+ *
+ * ## The rule, and how it is computed
+ * Time is cut at every window start and end (and, under `amortize`, at every amortization-window
+ * boundary); each piece's pool energy (Σ over the pool's devices of `energyBetween`) goes to the windows
+ * active in it, split by weight (policies.ts), or is unattributed when none is. Cutting also at every
+ * sample point, as DESIGN §2 words it, changes nothing: `energyBetween` is a difference of one cumulative
+ * function, so it is additive over any partition, and the split only depends on the active set. The
+ * ledger therefore merges the pieces between two window events into one *segment* (one set of active
+ * windows) and reads each device's energy once per segment piece.
+ *
+ * Work is O(devices) per segment and per window, never O(active windows) per piece: segments do not list
+ * their windows. Each pool keeps running integrals per device, compensated (comp-sum.ts):
+ *   T += E / n                       (every window's time share),
+ *   A += E × k / (n × K)             (per unit of density, for known-token windows; K = Σ their densities),
+ *   Z += E / n  when K = 0            (known windows with all-zero densities fall back to time shares).
+ * A window's energy is the difference of the integrals over its segments: T for `time` and for windows
+ * whose tokens are unknown, d × ΔA + ΔZ for a known window of density d. Under `tokens` a segment's
+ * k and K are final only once all its windows have ended, so segments are *held* until then (`held`,
+ * bounded by `maxPendingWindows` segments and `maxHoldMs`; past either bound the oldest segment is split
+ * with its still-open windows counted as unknown-token, i.e. time share). A window that ends after some
+ * of its segments were already split adds its density to the rest with a difference array (O(1)).
+ *
+ * ## Finality
+ * A record is final when the timeline covers its end and the segments up to its end are split (and,
+ * under `amortize`, its amortization window has closed). If a pool's devices lag more than `lagBoundMs`
+ * behind a window's end, the record is finalised with the energy that existed (complete: false); the
+ * energy that arrives later for that window goes to the unattributed total, so conservation still holds.
+ * A window whose start precedes what the ledger had already processed (or the timeline's retained range)
+ * is clamped to it and is also complete: false.
+ */
+export interface LedgerOptions {
+  readonly timeline: EnergyTimeline;
+  /** Pool name → device ids whose energy goes to that upstream's requests. */
+  readonly pools: Readonly<Record<string, readonly string[]>>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly policy: AttributionPolicy;
+  readonly idle: IdlePolicy;
+  /** `tokens`: weight of a prompt token relative to a completion token; default DEFAULT_PROMPT_TOKEN_WEIGHT. */
+  readonly promptTokenWeight?: number;
+  /** Sensor lag past a window's end after which its record is finalised incomplete; default 5 s. */
+  readonly lagBoundMs?: number;
+  /** `amortize`: the window of time whose idle energy is spread over the requests that ended in it; default 60 s. */
+  readonly amortizeWindowMs?: number;
+  /** `tokens`: most held segments per pool before the oldest is split anyway; default 100 000. */
+  readonly maxPendingWindows?: number;
+  /** `tokens`: longest a segment is held for open windows' token counts, ms; default 60 s. */
+  readonly maxHoldMs?: number;
+  /** Distinct models kept in totals().attributedByModelJ; the rest are summed under OTHER_MODEL_KEY. */
+  readonly maxModelKeys?: number;
+}
+
+export interface LedgerStats {
+  /** Window starts/ends that arrived after the ledger had processed past them (clamped). */
+  readonly lateEvents: number;
+  /** Held segments split before all their windows ended (bounds reached, lag, flush). */
+  readonly forcedSplits: number;
+  /** Records finalised with complete: false because the pool's devices lagged past lagBoundMs. */
+  readonly lagFinalised: number;
+  /** Device pieces the timeline could not answer (evicted or missing), counted as 0 J and not measured. */
+  readonly uncoveredPieces: number;
+  /** Windows opened for a pool that the ledger does not know (recorded with 0 J, complete: false). */
+  readonly unknownPool: number;
+  /** Updates or ends ignored (after end, invalid values, second end). */
+  readonly ignoredCalls: number;
+  /** Segments currently held (tokens policy) and windows not final yet. */
+  readonly heldSegments: number;
+  readonly pendingWindows: number;
+}
+
+export interface Ledger extends RequestTracker {
+  /** Processes everything the timeline now covers; the composition root calls it from the sampler's onSample. */
+  advance(): void;
+  /** Called once per finished request, when its record is final. Returns an unsubscribe function. */
+  onFinal(cb: (rec: AttributedRequest) => void): () => void;
+  /** `{id, state: 'pending'}` for a known window whose record is not final yet; undefined otherwise. */
+  pending(id: string): { id: string; state: 'pending' } | undefined;
+  totals(): LedgerTotals;
+  /** At shutdown: finalises everything with what exists (complete: false where the timeline does not cover). */
+  flush(): void;
+  stats(): LedgerStats;
+}
+
+/** Key under which attributedByModelJ sums models beyond maxModelKeys. */
+export const OTHER_MODEL_KEY = '__other__';
+const DEFAULT_MAX_MODEL_KEYS = 1_000;
+const EMPTY = new Float64Array(0);
+
+/** A run of pieces with one set of active windows. */
+class Seg {
+  addU = 0; addk = 0; addKPos = 0; addK = 0;
+  subU = 0; subk = 0; subKPos = 0; subK = 0;
+  closed = false;
+  closedAtMs = 0;
+  /** Running integrals just after this segment, set when it is split. */
+  cum: Float64Array | undefined = undefined;
+  /** Windows whose last segment this is. */
+  enders: Win[] | undefined = undefined;
+  e: Float64Array;
+  constructor(
+    readonly seq: number,
+    readonly n: number,
+    readonly baseU: number,
+    readonly basek: number,
+    readonly baseKPos: number,
+    readonly baseK: number,
+    devices: number,
+  ) {
+    this.e = new Float64Array(devices);
+  }
+}
+
+interface AmortWin {
+  readonly idx: number;
+  readonly endMs: number;
+  idle: Float64Array | undefined;
+  /** Windows that ended in it and are not active-final yet. */
+  pending: number;
+  members: Win[];
+  closed: boolean;
+  forced: boolean;
+}
+
+class Win {
+  endMs = Number.NaN;
+  model: string | undefined;
+  firstByteMs: number | undefined = undefined;
+  prompt: number | undefined = undefined;
+  completion: number | undefined = undefined;
+  status: number | undefined = undefined;
+  outcome: Outcome = 'ok';
+  ended = false;
+  startDone = false;
+  inActive = false;
+  endDone = false;
+  known = false;
+  d = 0;
+  late = false;
+  hasFirst = false;
+  firstSeq = 0;
+  from: Seg | null = null;
+  last: Seg | null = null;
+  split: Seg | null = null;
+  emitted = false;
+  given: Seg | undefined = undefined;
+  act: Float64Array | undefined = undefined;
+  amort: AmortWin | undefined = undefined;
+  /** Counted in amort.pending (registered while that window was open, not yet active-final). */
+  amortPending = false;
+  constructor(
+    readonly id: string,
+    readonly poolName: string,
+    readonly pool: PoolState | undefined,
+    readonly startMs: number,
+    readonly startWallMs: number,
+    model: string | undefined,
+    readonly tenant: string | undefined,
+    readonly api: string | undefined,
+  ) {
+    this.model = model;
+  }
+}
+
+interface Ev {
+  readonly t: number;
+  readonly s: number;
+  readonly end: boolean;
+  readonly w: Win;
+}
+
+class PoolState {
+  ids: string[] = [];
+  kinds: DeviceKind[] = [];
+  D = 0;
+  started = false;
+  cursor = Number.NaN;
+  heap: Ev[] = [];
+  n = 0;
+  U = 0;
+  k = 0;
+  kPos = 0;
+  K: CompSum = compSum();
+  awaiting: Win[] = [];
+  cur: Seg | null = null;
+  newest: Seg | null = null;
+  held: Seg[] = [];
+  head = 0;
+  headSeq = 1;
+  seq = 0;
+  carryU = 0;
+  carryk = 0;
+  carryKPos = 0;
+  carryK: CompSum = compSum();
+  lastResolved: Seg | null = null;
+  cum: Float64Array = EMPTY;
+  measured: CompSum = compSum();
+  amort = new Map<number, AmortWin>();
+  eBuf: Float64Array = EMPTY;
+  warned = false;
+  /** Heap size above which pruneHeap runs. */
+  pruneAt = 0;
+  constructor(readonly name: string, readonly configIds: readonly string[]) {}
+}
+
+export function createLedger(opts: LedgerOptions): Ledger {
+  const { timeline, clock, policy, idle } = opts;
+  const log = opts.logger;
+  const tokens = policy === 'tokens';
+  const amortize = idle === 'amortize';
+  const promptW = opts.promptTokenWeight ?? DEFAULT_PROMPT_TOKEN_WEIGHT;
+  const lagBoundMs = opts.lagBoundMs ?? DEFAULT_LAG_BOUND_MS;
+  const amortMs = opts.amortizeWindowMs ?? DEFAULT_AMORTIZE_WINDOW_MS;
+  const maxPending = opts.maxPendingWindows ?? DEFAULT_MAX_PENDING_WINDOWS;
+  const maxHoldMs = opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+  const maxModelKeys = opts.maxModelKeys ?? DEFAULT_MAX_MODEL_KEYS;
+  const tickMs = Math.max(10, Math.min(1_000, lagBoundMs / 2));
+
+  const pools = new Map<string, PoolState>();
+  for (const [name, ids] of Object.entries(opts.pools)) {
+    const P = new PoolState(name, [...ids]);
+    P.pruneAt = maxPending;
+    pools.set(name, P);
+  }
+
+  const windows = new Map<string, Win>();
+  const listeners = new Set<(rec: AttributedRequest) => void>();
+  let inFlightCount = 0;
+  let evSeq = 0;
+  const lagFifo: Win[] = [];
+  let lagHead = 0;
+  let cancelTimer: (() => void) | undefined;
+  let advancing = false;
+
+  const attributed = compSum();
+  const unattributed = compSum();
+  const byModel = new Map<string, number>();
+  const counts = { lateEvents: 0, forcedSplits: 0, lagFinalised: 0, uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0 };
+
+  // ---- event heap (by time, then insertion order, so a window's start precedes its end) ----
+  const evLess = (a: Ev, b: Ev): boolean => a.t < b.t || (a.t === b.t && a.s < b.s);
+  const heapPush = (h: Ev[], ev: Ev): void => {
+    h.push(ev);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!evLess(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  };
+  const heapPop = (h: Ev[]): Ev | undefined => {
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && evLess(h[l]!, h[m]!)) m = l;
+        if (r < h.length && evLess(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+
+  // ---- pools ----
+  const startPool = (P: PoolState): boolean => {
+    const ids: string[] = [];
+    const kinds: DeviceKind[] = [];
+    for (const id of P.configIds) {
+      const s = timeline.series(id);
+      if (s === undefined) continue;
+      ids.push(id);
+      kinds.push(s.device.kind);
+    }
+    if (ids.length !== P.configIds.length && !P.warned) {
+      P.warned = true;
+      log.warn('pool names devices the timeline does not have; they are left out', {
+        pool: P.name, missing: P.configIds.filter((id) => !ids.includes(id)),
+      });
+    }
+    if (ids.length === 0) return false;
+    let from = Number.NEGATIVE_INFINITY;
+    for (const id of ids) {
+      const r = timeline.series(id)?.retainedFromMs();
+      if (r === undefined) return false;
+      if (r > from) from = r;
+    }
+    if (timeline.coveredUntilMs(ids) === undefined) return false;
+    P.ids = ids;
+    P.kinds = kinds;
+    P.D = ids.length;
+    P.cum = new Float64Array((tokens ? 6 : 2) * P.D);
+    P.eBuf = new Float64Array(P.D);
+    P.cursor = from;
+    P.started = true;
+    return true;
+  };
+
+  const closeCur = (P: PoolState): void => {
+    if (P.cur !== null) {
+      P.cur.closed = true;
+      P.cur.closedAtMs = clock.nowMs();
+      P.cur = null;
+    }
+  };
+
+  const openSeg = (P: PoolState): Seg => {
+    const seg = new Seg(++P.seq, P.n, P.U, P.k, P.kPos, compValue(P.K), P.D);
+    for (const w of P.awaiting) {
+      if (!w.inActive) continue;
+      w.hasFirst = true;
+      w.firstSeq = seg.seq;
+      w.from = P.newest;
+    }
+    P.awaiting.length = 0;
+    P.newest = seg;
+    P.cur = seg;
+    P.held.push(seg);
+    return seg;
+  };
+
+  const getAmort = (P: PoolState, idx: number): AmortWin => {
+    let a = P.amort.get(idx);
+    if (a === undefined) {
+      a = { idx, endMs: (idx + 1) * amortMs, idle: undefined, pending: 0, members: [], closed: false, forced: false };
+      P.amort.set(idx, a);
+    }
+    return a;
+  };
+
+  /** One piece [a, b] inside one amortization window (idx; -1 when not amortizing). */
+  const piece = (P: PoolState, a: number, b: number, idx: number): void => {
+    const e = P.eBuf;
+    let total = 0;
+    for (let i = 0; i < P.D; i++) {
+      let v = timeline.energyBetween(P.ids[i]!, a, b);
+      if (v === undefined || !Number.isFinite(v)) {
+        counts.uncoveredPieces++;
+        log.rateLimited('warn', 'uncovered', 'timeline did not cover a piece; counted as 0 J (not measured)', { pool: P.name, device: P.ids[i] });
+        v = 0;
+      }
+      e[i] = v;
+      total += v;
+    }
+    compAdd(P.measured, total);
+    if (P.n > 0) {
+      const seg = P.cur ?? openSeg(P);
+      const se = seg.e;
+      for (let i = 0; i < P.D; i++) se[i] = se[i]! + e[i]!;
+      return;
+    }
+    if (idx >= 0) {
+      const am = getAmort(P, idx);
+      if (!am.closed) {
+        const idleV = (am.idle ??= new Float64Array(P.D));
+        for (let i = 0; i < P.D; i++) idleV[i] = idleV[i]! + e[i]!;
+        return;
+      }
+    }
+    compAdd(unattributed, total);
+  };
+
+  const accumulate = (P: PoolState, t: number): void => {
+    if (!(t > P.cursor)) return;
+    if (!amortize) {
+      piece(P, P.cursor, t, -1);
+    } else {
+      let a = P.cursor;
+      while (a < t) {
+        let idx = Math.floor(a / amortMs);
+        let end = (idx + 1) * amortMs;
+        if (end <= a) { idx++; end = (idx + 1) * amortMs; }
+        const b = Math.min(t, end);
+        piece(P, a, b, idx);
+        a = b;
+      }
+    }
+    P.cursor = t;
+  };
+
+  const applyStart = (P: PoolState, w: Win): void => {
+    closeCur(P);
+    w.startDone = true;
+    w.inActive = true;
+    P.n++;
+    if (!w.ended) P.U++;
+    else if (w.known) {
+      P.k++;
+      if (w.d > 0) { P.kPos++; compAdd(P.K, w.d); }
+    }
+    P.awaiting.push(w);
+  };
+
+  const applyEnd = (P: PoolState, w: Win): void => {
+    closeCur(P);
+    w.endDone = true;
+    w.inActive = false;
+    P.n--;
+    if (w.known) {
+      P.k--;
+      if (w.d > 0) { P.kPos--; compAdd(P.K, -w.d); }
+      // Exactly zero when no positive density is left, so float residue never weighs anything.
+      if (P.kPos === 0) { P.K.hi = 0; P.K.lo = 0; }
+    }
+    if (w.hasFirst) {
+      const last = P.newest!;
+      w.last = last;
+      if (last.cum !== undefined) onActiveFinal(w);
+      else (last.enders ??= []).push(w);
+    } else {
+      onActiveFinal(w); // active in no piece: 0 J (zero-length, or nothing measured while it ran)
+    }
+  };
+
+  const segAt = (P: PoolState, seq: number): Seg => P.held[P.head + (seq - P.headSeq)]!;
+
+  const resolveSeg = (P: PoolState, s: Seg): void => {
+    const D = P.D;
+    const cum = P.cum;
+    const n = s.n;
+    const e = s.e;
+    if (!tokens) {
+      for (let i = 0; i < D; i++) if (e[i] !== 0) compAddAt(cum, i, D, e[i]! / n);
+    } else {
+      const k = s.basek + P.carryk + s.addk;
+      const kPos = s.baseKPos + P.carryKPos + s.addKPos;
+      const K = s.baseK + compValue(P.carryK) + s.addK;
+      const weighted = kPos > 0 && K > 0;
+      const perDensity = weighted ? k / (n * K) : 0;
+      for (let i = 0; i < D; i++) {
+        const ei = e[i]!;
+        if (ei === 0) continue;
+        compAddAt(cum, i, D, ei / n);
+        if (weighted) compAddAt(cum, 2 * D + i, D, ei * perDensity);
+        else compAddAt(cum, 4 * D + i, D, ei / n);
+      }
+      P.carryU += s.addU - s.subU;
+      P.carryk += s.addk - s.subk;
+      P.carryKPos += s.addKPos - s.subKPos;
+      compAdd(P.carryK, s.addK);
+      compAdd(P.carryK, -s.subK);
+      if (P.carryKPos === 0) { P.carryK.hi = 0; P.carryK.lo = 0; }
+    }
+    s.cum = cum.slice();
+    s.e = EMPTY;
+    P.head++;
+    P.headSeq = s.seq + 1;
+    P.lastResolved = s;
+    const enders = s.enders;
+    s.enders = undefined;
+    if (enders !== undefined) for (const w of enders) onActiveFinal(w);
+  };
+
+  /** Splits held segments in order while they can be (forceUntilSeq: split up to it regardless). */
+  const resolveHead = (P: PoolState, forceUntilSeq = 0): void => {
+    const now = clock.nowMs();
+    while (P.head < P.held.length) {
+      const s = P.held[P.head]!;
+      if (!s.closed) break;
+      if (tokens && s.baseU + P.carryU + s.addU > 0) {
+        const forced = s.seq <= forceUntilSeq || P.held.length - P.head > maxPending || now - s.closedAtMs > maxHoldMs;
+        if (!forced) break;
+        counts.forcedSplits++;
+      }
+      resolveSeg(P, s);
+    }
+    if (P.head > 1024 && P.head * 2 > P.held.length) {
+      P.held = P.held.slice(P.head);
+      P.head = 0;
+    }
+  };
+
+  /** Window w's energy per device over its segments after `from` up to `to` (both split). */
+  const winEnergy = (P: PoolState, w: Win, from: Seg | null, to: Seg, out: Float64Array): void => {
+    const D = P.D;
+    const ct = to.cum!;
+    const cf = from?.cum;
+    const diff = (b: Float64Array, a: Float64Array | undefined, j: number): number =>
+      a === undefined ? b[j]! + b[j + D]! : b[j]! - a[j]! + (b[j + D]! - a[j + D]!);
+    const sp = w.split;
+    const useSplit = sp !== null && sp.seq > (from?.seq ?? 0) && sp.seq <= to.seq;
+    for (let i = 0; i < D; i++) {
+      let v: number;
+      if (!tokens || !w.known) v = diff(ct, cf, i);
+      else if (useSplit) {
+        const cs = sp!.cum!;
+        v = diff(cs, cf, i) + w.d * diff(ct, cs, 2 * D + i) + diff(ct, cs, 4 * D + i);
+      } else v = w.d * diff(ct, cf, 2 * D + i) + diff(ct, cf, 4 * D + i);
+      out[i] = v;
+    }
+  };
+
+  const sumOf = (a: Float64Array | undefined): number => {
+    let s = 0;
+    if (a !== undefined) for (let i = 0; i < a.length; i++) s += a[i]!;
+    return s;
+  };
+
+  const onActiveFinal = (w: Win): void => {
+    const P = w.pool!;
+    const act = new Float64Array(P.D);
+    if (w.hasFirst && w.last !== null) winEnergy(P, w, w.emitted ? (w.given ?? w.from) : w.from, w.last, act);
+    if (w.emitted) {
+      // Finalised early (sensor lag): what it would have got since goes to the unattributed total.
+      compAdd(unattributed, sumOf(act));
+      return;
+    }
+    w.act = act;
+    const am = w.amort;
+    if (am !== undefined) {
+      if (w.amortPending) { w.amortPending = false; am.pending--; }
+      if (!am.closed) {
+        am.members.push(w);
+        if (am.pending === 0 && P.cursor >= am.endMs) closeAmort(P, am, false);
+        return;
+      }
+      emit(w, !w.late && !am.forced, undefined);
+      return;
+    }
+    emit(w, !w.late, undefined);
+  };
+
+  const closeAmort = (P: PoolState, am: AmortWin, forced: boolean): void => {
+    am.closed = true;
+    am.forced = forced;
+    const members = am.members;
+    am.members = [];
+    const idleV = am.idle;
+    am.idle = undefined;
+    let activeTotal = 0;
+    for (const m of members) activeTotal += sumOf(m.act);
+    const idleTotal = sumOf(idleV);
+    if (activeTotal > 0 && idleV !== undefined) {
+      for (const m of members) {
+        const f = sumOf(m.act) / activeTotal;
+        const share = new Float64Array(P.D);
+        for (let i = 0; i < P.D; i++) share[i] = idleV[i]! * f;
+        emit(m, !m.late && !forced, share);
+      }
+    } else {
+      compAdd(unattributed, idleTotal);
+      for (const m of members) emit(m, !m.late && !forced, undefined);
+    }
+    if (!forced) P.amort.delete(am.idx);
+  };
+
+  const checkAmort = (P: PoolState, now: number): void => {
+    if (!amortize) return;
+    for (const am of P.amort.values()) {
+      if (P.started && P.cursor >= am.endMs) {
+        if (am.pending === 0) {
+          if (!am.closed) closeAmort(P, am, false);
+          else P.amort.delete(am.idx);
+        }
+      } else if (!am.closed && now >= am.endMs + lagBoundMs) {
+        closeAmort(P, am, true);
+      }
+    }
+  };
+
+  const emit = (w: Win, complete: boolean, idleShare: Float64Array | undefined): void => {
+    w.emitted = true;
+    const P = w.pool;
+    const byDevice: Record<string, number> = {};
+    const energyJ = { gpu: 0, cpu: 0, dram: 0, total: 0 };
+    let idleJ = 0;
+    if (P !== undefined) {
+      const act = w.act ?? EMPTY;
+      for (let i = 0; i < P.D; i++) {
+        const a = Math.max(0, act[i] ?? 0);
+        const s = idleShare === undefined ? 0 : Math.max(0, idleShare[i]!);
+        const v = a + s;
+        idleJ += s;
+        byDevice[P.ids[i]!] = v;
+        energyJ[P.kinds[i]!] += v;
+        energyJ.total += v;
+      }
+    }
+    w.act = undefined;
+    compAdd(attributed, energyJ.total);
+    const modelKey = w.model ?? '';
+    const prev = byModel.get(modelKey);
+    if (prev !== undefined) byModel.set(modelKey, prev + energyJ.total);
+    else if (byModel.size < maxModelKeys) byModel.set(modelKey, energyJ.total);
+    else byModel.set(OTHER_MODEL_KEY, (byModel.get(OTHER_MODEL_KEY) ?? 0) + energyJ.total);
+    if (windows.get(w.id) === w) windows.delete(w.id);
+
+    const rec: AttributedRequest = {
+      id: w.id,
+      pool: w.poolName,
+      model: w.model ?? null,
+      tenant: w.tenant ?? null,
+      api: w.api ?? null,
+      startedAt: new Date(w.startWallMs).toISOString(),
+      startMs: w.startMs,
+      endMs: w.endMs,
+      durationMs: w.endMs - w.startMs,
+      ttfbMs: w.firstByteMs === undefined ? null : Math.max(0, w.firstByteMs - w.startMs),
+      outcome: w.outcome,
+      status: w.status ?? null,
+      promptTokens: w.prompt ?? null,
+      completionTokens: w.completion ?? null,
+      energyJ,
+      energyByDeviceJ: byDevice,
+      idleShareJ: idleJ,
+      attribution: policy,
+      complete,
+    };
+    for (const cb of listeners) {
+      try {
+        cb(rec);
+      } catch (err) {
+        log.rateLimited('error', 'listener', `onFinal listener threw: ${errorMessage(err)}`);
+      }
+    }
+  };
+
+  /** The pool's devices lag past the bound: finalise with what exists; the rest goes unattributed later. */
+  const lagFinalise = (w: Win): void => {
+    const P = w.pool!;
+    counts.lagFinalised++;
+    const act = new Float64Array(P.D);
+    if (w.inActive && w.hasFirst) {
+      closeCur(P);
+      resolveHead(P, P.newest!.seq);
+      winEnergy(P, w, w.from, P.newest!, act);
+      w.given = P.newest!;
+    }
+    w.act = act;
+    const am = w.amort;
+    if (am !== undefined && w.amortPending) { w.amortPending = false; am.pending--; }
+    log.rateLimited('warn', 'lag', 'sensor lag past the bound: request finalised with the energy that existed', {
+      pool: P.name, lagBoundMs,
+    });
+    emit(w, false, undefined);
+  };
+
+  const checkLag = (now: number): void => {
+    while (lagHead < lagFifo.length) {
+      const w = lagFifo[lagHead]!;
+      if (w.emitted || w.endDone) { lagHead++; continue; }
+      if (now < w.endMs + lagBoundMs) break;
+      lagHead++;
+      lagFinalise(w);
+    }
+    if (lagHead > 1024 && lagHead * 2 > lagFifo.length) {
+      lagFifo.splice(0, lagHead);
+      lagHead = 0;
+    }
+  };
+
+  /**
+   * Drops the events of windows already finalised (by the lag bound) whose start was never processed: a
+   * pool whose devices stopped must not grow without bound. Runs only when the heap is large.
+   */
+  const pruneHeap = (P: PoolState): void => {
+    const kept = P.heap.filter((ev) => !(ev.w.emitted && !ev.w.startDone));
+    kept.sort((a, b) => (evLess(a, b) ? -1 : evLess(b, a) ? 1 : 0)); // a sorted array is a valid heap
+    P.heap = kept;
+    P.pruneAt = Math.max(maxPending, 2 * kept.length);
+  };
+
+  const advancePool = (P: PoolState): void => {
+    if (P.heap.length > P.pruneAt) pruneHeap(P);
+    if (!P.started && !startPool(P)) return;
+    const target = timeline.coveredUntilMs(P.ids);
+    if (target === undefined) return;
+    const h = P.heap;
+    while (h.length > 0 && h[0]!.t <= target) {
+      const ev = heapPop(h)!;
+      let t = ev.t;
+      if (t < P.cursor) {
+        t = P.cursor;
+        counts.lateEvents++;
+        if (!ev.end) ev.w.late = true;
+        log.rateLimited('warn', 'late', 'window event older than the processed range; clamped', { pool: P.name });
+      }
+      accumulate(P, t);
+      if (ev.end) applyEnd(P, ev.w);
+      else applyStart(P, ev.w);
+    }
+    accumulate(P, target);
+    resolveHead(P);
+  };
+
+  const needsTimer = (): boolean => {
+    if (lagHead < lagFifo.length) return true;
+    for (const P of pools.values()) if (P.amort.size > 0 || P.head < P.held.length) return true;
+    return false;
+  };
+
+  const armTimer = (): void => {
+    if (cancelTimer !== undefined) return;
+    cancelTimer = clock.setTimer(onTimer, tickMs);
+  };
+
+  const onTimer = (): void => {
+    cancelTimer = undefined;
+    advance();
+    if (needsTimer()) armTimer();
+  };
+
+  const advance = (): void => {
+    if (advancing) return;
+    advancing = true;
+    try {
+      for (const P of pools.values()) advancePool(P);
+      const now = clock.nowMs();
+      checkLag(now);
+      for (const P of pools.values()) checkAmort(P, now);
+    } catch (err) {
+      log.rateLimited('error', 'advance', `ledger advance failed: ${errorMessage(err)}`);
+    } finally {
+      advancing = false;
+    }
+  };
+
+  const endWindow = (w: Win, end: WindowEnd): void => {
+    if (w.ended) { counts.ignoredCalls++; return; }
+    let endMs = end.endMs;
+    if (!Number.isFinite(endMs)) { counts.ignoredCalls++; endMs = clock.nowMs(); }
+    if (endMs < w.startMs) endMs = w.startMs;
+    w.ended = true;
+    w.endMs = endMs;
+    w.status = isCount(end.status) ? end.status : undefined;
+    w.outcome = end.outcome;
+    inFlightCount--;
+    const P = w.pool;
+    if (P === undefined) {
+      emit(w, false, undefined);
+      return;
+    }
+    const dens = tokens ? tokenDensity(w.prompt, w.completion, endMs - w.startMs, promptW) : undefined;
+    w.known = dens !== undefined;
+    w.d = dens ?? 0;
+    if (w.inActive) {
+      P.U--;
+      if (w.known) {
+        P.k++;
+        if (w.d > 0) { P.kPos++; compAdd(P.K, w.d); }
+      }
+      if (tokens && w.hasFirst) {
+        // Its segments split while it was open counted it as unknown-token: remember where they stop.
+        const lr = P.lastResolved;
+        if (lr !== null && lr.seq >= w.firstSeq) w.split = lr;
+        const a = Math.max(w.firstSeq, P.headSeq);
+        const b = P.newest!.seq;
+        if (a <= b) {
+          const sa = segAt(P, a);
+          const sb = segAt(P, b);
+          sa.addU -= 1; sb.subU -= 1;
+          if (w.known) {
+            sa.addk += 1; sb.subk += 1;
+            if (w.d > 0) { sa.addKPos += 1; sb.subKPos += 1; sa.addK += w.d; sb.subK += w.d; }
+          }
+        }
+      }
+    }
+    if (amortize) {
+      const am = getAmort(P, Math.floor(endMs / amortMs));
+      w.amort = am;
+      if (!am.closed) { am.pending++; w.amortPending = true; }
+    }
+    heapPush(P.heap, { t: endMs, s: ++evSeq, end: true, w });
+    lagFifo.push(w);
+    armTimer();
+    if (tokens) resolveHead(P);
+  };
+
+  const open = (start: WindowStart): WindowHandle => {
+    const startMs = Number.isFinite(start.startMs) ? start.startMs : clock.nowMs();
+    const P = pools.get(start.pool);
+    const w = new Win(start.id, start.pool, P, startMs, toWallMs(clock, startMs), start.model, start.tenant, start.api);
+    if (P === undefined) {
+      counts.unknownPool++;
+      log.rateLimited('warn', 'unknown-pool', 'request for an unknown pool: recorded with 0 J', { pool: start.pool });
+    } else {
+      heapPush(P.heap, { t: startMs, s: ++evSeq, end: false, w });
+    }
+    if (windows.has(start.id)) log.rateLimited('warn', 'duplicate-id', 'duplicate request id; the newer window answers pending()');
+    windows.set(start.id, w);
+    inFlightCount++;
+    return {
+      id: start.id,
+      firstByte(tMs: number) {
+        if (w.firstByteMs === undefined && Number.isFinite(tMs)) w.firstByteMs = tMs;
+      },
+      update(u: WindowUpdate) {
+        if (w.ended) { counts.ignoredCalls++; return; }
+        if (typeof u.model === 'string') w.model = u.model;
+        if (isCount(u.promptTokens)) w.prompt = u.promptTokens;
+        if (isCount(u.completionTokens)) w.completion = u.completionTokens;
+      },
+      end(e: WindowEnd) {
+        try {
+          endWindow(w, e);
+        } catch (err) {
+          log.rateLimited('error', 'end', `ledger end failed: ${errorMessage(err)}`);
+        }
+      },
+    };
+  };
+
+  const flush = (): void => {
+    try {
+      advance();
+      const now = clock.nowMs();
+      for (const w of [...windows.values()]) if (!w.ended) endWindow(w, { endMs: Math.max(now, w.startMs), outcome: 'aborted' });
+      for (const P of pools.values()) {
+        if (!P.started) continue;
+        closeCur(P);
+        if (P.newest !== null) resolveHead(P, P.newest.seq);
+      }
+      for (const w of [...windows.values()]) if (!w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
+      for (const P of pools.values()) {
+        for (const am of P.amort.values()) if (!am.closed) closeAmort(P, am, !(P.started && P.cursor >= am.endMs));
+      }
+      lagFifo.length = 0;
+      lagHead = 0;
+      cancelTimer?.();
+      cancelTimer = undefined;
+    } catch (err) {
+      log.error(`ledger flush failed: ${errorMessage(err)}`);
+    }
+  };
+
+  return {
+    open,
+    inFlight: () => inFlightCount,
+    advance,
+    onFinal(cb) {
+      listeners.add(cb);
+      return () => void listeners.delete(cb);
+    },
+    pending(id) {
+      const w = windows.get(id);
+      return w !== undefined && !w.emitted ? { id, state: 'pending' } : undefined;
+    },
+    totals() {
+      let measured = 0;
+      const processedUntilMs: Record<string, number> = {};
+      for (const P of pools.values()) {
+        measured += compValue(P.measured);
+        if (P.started) processedUntilMs[P.name] = P.cursor;
+      }
+      const a = compValue(attributed);
+      const u = compValue(unattributed);
+      return {
+        measuredJ: measured,
+        attributedJ: a,
+        unattributedJ: u,
+        pendingJ: measured - a - u,
+        attributedByModelJ: Object.fromEntries(byModel),
+        processedUntilMs,
+      };
+    },
+    flush,
+    stats() {
+      let held = 0;
+      for (const P of pools.values()) held += P.held.length - P.head;
+      return { ...counts, heldSegments: held, pendingWindows: windows.size };
+    },
+  };
+}

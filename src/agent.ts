@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLedger } from './attribution/ledger.js';
-import type { AttributedRequest } from './attribution/types.js';
+import type { AttributedRequest, LedgerTotals } from './attribution/types.js';
 import { parseArgv } from './config/argv.js';
 import { loadConfig, parseHostPort, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -37,6 +37,8 @@ export interface Agent {
   factors(): Factors;
   /** /api/summary's content. */
   summary(): Summary;
+  /** The ledger's energy books: measured, attributed and unattributed J (conservation checks). */
+  totals(): LedgerTotals;
   /** Stops accepting, finalises every record with what was measured, flushes the records file. */
   stop(): Promise<void>;
 }
@@ -247,6 +249,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       config, metricsUrl, proxyUrl, discovery,
       factors: currentFactors,
       summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
+      totals: () => ledger.totals(),
       stop: () => (stopping ??= stopAll()),
     };
   } catch (err) {

@@ -35,3 +35,8 @@ export function embodiedGrams(deviceKgCo2e: number, lifetimeYears: number, durat
   if (!(lifetimeYears > 0)) return NaN;
   return (deviceKgCo2e * 1000 * durationMs) / (lifetimeYears * MS_PER_YEAR);
 }
+
+/** The `factors` object of a request record (DESIGN §4): exactly these fields, nothing per-request. */
+export function toRecordFactors(f: Factors): Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif' | 'source'> {
+  return { region: f.region, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif, source: f.source };
+}

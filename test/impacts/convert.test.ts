@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeImpacts, embodiedGrams } from '../../src/impacts/convert.js';
+import { computeImpacts, embodiedGrams, toRecordFactors } from '../../src/impacts/convert.js';
 
 const f = { gridGCo2ePerKWh: 400, pue: 1.5, wue: 0.5, ewif: 2 };
 
@@ -47,5 +47,12 @@ describe('embodiedGrams', () => {
   });
   it('a lifetime of 0 is not silently 0 g', () => {
     expect(embodiedGrams(150, 0, 1000)).toBeNaN();
+  });
+});
+
+describe('toRecordFactors', () => {
+  it('keeps exactly the record fields of DESIGN §4', () => {
+    const r = toRecordFactors({ region: 'FR', gridGCo2ePerKWh: 44.18, pue: 1.56, wue: 0.55, ewif: 3.6737, source: 'static:ember', year: 2024, resolution: 'region' });
+    expect(r).toEqual({ region: 'FR', gridGCo2ePerKWh: 44.18, pue: 1.56, wue: 0.55, ewif: 3.6737, source: 'static:ember' });
   });
 });

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { runDemoCommand } from '../../src/commands/demo.js';
+
+describe('inferwatt demo', () => {
+  it('runs the whole pipeline for a few seconds: live request lines, working /metrics and records, a summary and a projection', async () => {
+    let out = '';
+    let err = '';
+    let metricsUrl: string | undefined;
+    let scraped: { metrics: string; records: { requests: { id: string; energyJ: { total: number } }[] } } | undefined;
+    let resolveScraped!: () => void;
+    const scrapedDone = new Promise<void>((r) => { resolveScraped = r; });
+    const stdout = (s: string) => {
+      out += s;
+      const m = /metrics\s+(http:\/\/\S+)\/metrics/.exec(out);
+      // Once two requests have finished, look at the running agent the way a user would.
+      if (m && !metricsUrl && (out.match(/ ok\n/g) ?? []).length >= 2) {
+        metricsUrl = m[1];
+        void (async () => {
+          const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+          const records = await (await fetch(`${metricsUrl}/api/requests?limit=5`)).json();
+          scraped = { metrics, records };
+          resolveScraped();
+        })();
+      }
+    };
+    const code = await runDemoCommand(
+      ['--duration', '4', '--concurrency', '4', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--region', 'FR'],
+      { stdout, stderr: (s) => { err += s; }, env: {} },
+    );
+    await scrapedDone;
+    expect(code).toBe(0);
+    expect(err).not.toMatch(/ERROR/);
+
+    const lines = out.split('\n').filter((l) => / J .* mgCO2e .* mL  (ok|error|aborted)$/.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const l of lines) {
+      const [, joules] = / ([\d.]+) J /.exec(l)!;
+      expect(Number(joules)).toBeGreaterThan(0);
+    }
+    expect(out).toMatch(/Summary per model:/);
+    expect(out).toMatch(/1 billion users × 10 queries a day would use [\d.]+ TWh and emit [\d,]+ tCO2e a year \(FR grid/);
+
+    expect(scraped!.metrics).toMatch(/^inferwatt_device_power_watts\{device="sim-gpu0",kind="gpu",method="simulated"\} [\d.]+$/m);
+    expect(scraped!.metrics).toMatch(/^inferwatt_requests_total\{model="[^"]+",outcome="ok"\} [1-9]/m);
+    expect(scraped!.records.requests.length).toBeGreaterThanOrEqual(2);
+    expect(scraped!.records.requests[0]!.energyJ.total).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -157,12 +157,12 @@ export async function probeNvidiaSmi(opts: NvidiaSmiOptions): Promise<ProbeResul
     let estimated = false;
     if (power) {
       if (power.field === 'power.draw') notes.push('power.draw: a 1 s average on Ampere and newer (power.draw.instant unavailable)');
-    } else if (canEstimate && limit !== undefined && util !== undefined && Number.isFinite(util)) {
+    } else if (canEstimate && limit !== undefined && limit > 0 && util !== undefined && Number.isFinite(util)) {
       estimated = true;
       notes.push(`no power reading: estimated from utilization.gpu × power limit (${limit} W)`);
     } else {
       const why = !canEstimate ? 'estimation disabled or utilization.gpu unsupported'
-        : limit === undefined ? 'no power limit either' : 'no utilization.gpu either';
+        : limit === undefined || limit <= 0 ? 'no power limit either' : 'no utilization.gpu either';
       log.warn(`gpu${index} (${name}) reports no power draw (${why}); left out`, inv?.vgpu ? { vgpu: true } : undefined);
       leftOut.add(index);
       continue;

@@ -77,7 +77,9 @@ describe('nvidia-smi child that dies', () => {
     expect(sensor.health().errors['restart']).toBe(1);
     const after = await waitForReadings(sensor, 1);
     expect(after[0]!.powerW).toBe(H100_LOAD_INSTANT_W);
-    expect(sensor.health().up).toBe(true);
+    // Stamped on arrival with the injected clock, which now reads 100 ms.
+    expect(after[0]!.tMs).toBe(100);
+    expect(sensor.health()).toMatchObject({ up: true, lastSampleMs: 100 });
 
     // It dies again: the next delay is 200 ms.
     await vi.waitFor(() => expect(sensor.health().errors['exited']).toBe(2), { timeout: 10_000, interval: 10 });

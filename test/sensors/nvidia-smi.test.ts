@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createFakeClock } from '../../src/core/clock.js';
+import { createFakeClock, createSystemClock } from '../../src/core/clock.js';
 import { createLogger, silentLogger } from '../../src/core/logger.js';
 import { probeNvidiaSmi, type NvidiaSmiOptions } from '../../src/sensors/nvidia-smi.js';
 import type { Reading, Sensor } from '../../src/sensors/types.js';
@@ -216,5 +216,23 @@ describe('nvidia-smi sensor: a GPU that reports no power', () => {
     });
     expect(result.ok).toBe(false);
     expect(lines.join('\n')).toMatch(/gpu0 \(GRID P4-1Q\) reports no power draw \(no power limit either\); left out.*vgpu=true/);
+  });
+});
+
+describe('nvidia-smi sensor on the system clock (end to end)', () => {
+  it('stamps each device\'s readings in increasing monotonic time, one long-lived child', async () => {
+    const clock = createSystemClock();
+    const t0 = clock.nowMs();
+    const dir = join(FIX, 'extracted', 'linux-x86_64__nvidia-h200-mig__590.48.01');
+    const result = await probe(fakeSmi({ FAKE_NVSMI_CAPTURE: dir, FAKE_NVSMI_GPUS: '2' }), { clock });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const readings = await readingsFor(result.sensor, 4);
+    for (const id of ['gpu0', 'gpu1']) {
+      const ts = readings.get(id)!.map((r) => r.tMs);
+      expect(ts[0]!).toBeGreaterThan(t0);
+      for (let i = 1; i < ts.length; i++) expect(ts[i]!).toBeGreaterThan(ts[i - 1]!);
+    }
+    await result.sensor.close();
   });
 });

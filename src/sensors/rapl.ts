@@ -59,12 +59,22 @@ export function raplPermissionMessage(path: string): string {
     "(2) make the counters world-readable: `sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj` (lost at reboot),",
     'or persistently with a udev rule, e.g. /etc/udev/rules.d/99-inferwatt-rapl.rules:',
     'ACTION=="add", SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", RUN+="/bin/chmod a+r %S%p/energy_uj";',
-    '(3) grant the capability: `sudo setcap cap_dac_read_search+ep $(readlink -f $(which node))`,',
-    'or in a container add CAP_DAC_READ_SEARCH (docker --cap-add DAC_READ_SEARCH) and mount the host tree',
-    'read-only (-v /sys/class/powercap:/sys/class/powercap:ro; some runtimes mask it) or pass --powercap-root.',
-    'Otherwise use --sensors estimate.',
+    '(3) grant CAP_DAC_READ_SEARCH: to the node binary (`sudo setcap cap_dac_read_search+ep "$(readlink -f "$(which node)")"`,',
+    'which applies to every node program), or in a container with --cap-add DAC_READ_SEARCH.',
+    `In a container, also see: ${CONTAINER_HINT} Otherwise use --sensors estimate.`,
   ].join(' ');
 }
+
+/**
+ * Container runtimes now hide the powercap tree: Docker 24.0.7/23.0.8, Podman 4.7.2 and Kubernetes (1.28+
+ * backports) mask /sys/devices/virtual/powercap by default (GHSA-jq35-85cj-fj4p), so the
+ * /sys/class/powercap symlinks dangle. A separate read-only bind mount of the host's /sys is not masked, and
+ * its class symlinks resolve inside it.
+ */
+const CONTAINER_HINT =
+  'container runtimes mask /sys/devices/virtual/powercap by default (Docker >= 24.0.7, Podman >= 4.7.2, Kubernetes;' +
+  ' GHSA-jq35-85cj-fj4p): mount the host /sys read-only elsewhere (-v /sys:/host/sys:ro) and pass' +
+  ' --powercap-root /host/sys/class/powercap.';
 
 interface Zone extends SelectedZone {
   readonly energyPath: string;
@@ -92,14 +102,20 @@ export async function probeRapl(opts: RaplProbeOptions): Promise<ProbeResult> {
   }
 
   const raw: RawZone[] = [];
-  for (const dir of entries.filter(isRaplZoneDir)) {
+  const zoneDirs = entries.filter(isRaplZoneDir);
+  let unreadable = 0;
+  for (const dir of zoneDirs) {
     try {
       raw.push({ dir, name: (await fs.readFile(join(root, dir, 'name'))).trim() });
     } catch (err) {
+      unreadable++;
       log.debug('zone without a readable name; skipped', { dir, error: errorMessage(err) });
     }
   }
-  if (raw.length === 0) return fail(`no RAPL zones under ${root} (no intel-rapl:* zone with a name)`);
+  if (raw.length === 0 && unreadable > 0) {
+    return fail(`RAPL zones listed under ${root} (${zoneDirs.join(', ')}) but none can be read; ${CONTAINER_HINT}`);
+  }
+  if (raw.length === 0) return fail(`no RAPL zones under ${root} (no intel-rapl:* zone)`);
 
   const { selected, skipped } = selectZones(root, raw, opts.psys ?? 'fallback');
   for (const s of skipped) log.debug('zone not counted', s);

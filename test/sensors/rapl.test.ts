@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFakeClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -115,7 +116,7 @@ describe('RAPL permission problems (energy_uj root-only since Linux 5.10)', () =
     if (r.ok) return;
     expect(r.name).toBe('rapl');
     expect(r.reason).toContain(join(RECORDED_POWERCAP_ROOT, 'intel-rapl:0', 'energy_uj'));
-    for (const needle of ['Linux 5.10', 'CVE-2020-8694', 'as root', 'chmod a+r', 'udev', 'CAP_DAC_READ_SEARCH', '/sys/class/powercap:ro', '--powercap-root']) {
+    for (const needle of ['Linux 5.10', 'CVE-2020-8694', 'as root', 'chmod a+r', 'udev', 'CAP_DAC_READ_SEARCH', '-v /sys:/host/sys:ro', '--powercap-root', 'GHSA-jq35-85cj-fj4p']) {
       expect(r.reason).toContain(needle);
     }
   });
@@ -318,6 +319,19 @@ describe('RAPL discovery failures keep their reason', () => {
   it('no powercap tree at the root', async () => {
     const r = await probeRapl({ root: '/nonexistent/powercap', clock: createFakeClock(), logger: silentLogger });
     expect(r).toEqual({ ok: false, name: 'rapl', reason: expect.stringContaining('no powercap tree at /nonexistent/powercap') });
+  });
+
+  it('a container-masked tree (zone symlinks dangle) says so and names the bind-mount fix', async () => {
+    const tree = track(await createPowercapTree([]));
+    // As /sys/class/powercap looks when the runtime masks /sys/devices/virtual/powercap.
+    await symlink('../../devices/virtual/powercap/intel-rapl/intel-rapl:0', join(tree.root, 'intel-rapl:0'));
+    const r = await probeRapl({ root: tree.root, clock: createFakeClock(), logger: silentLogger });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toContain('RAPL zones listed under');
+      expect(r.reason).toContain('intel-rapl:0');
+      expect(r.reason).toContain('--powercap-root /host/sys/class/powercap');
+    }
   });
 
   it('a tree with only the control-type directory has no zones', async () => {

@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { errorMessage } from '../core/errors.js';
+import { errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseQueryNumber } from './nvidia-smi-csv.js';
 
@@ -54,7 +54,13 @@ export async function readGpuInventory(opts: GpuInventoryOptions): Promise<GpuIn
   const timeoutMs = opts.timeoutMs ?? 15_000;
   try {
     const data = await withTimeout(
-      opts.path === undefined || opts.path === 'nvidia-smi' ? viaPackage() : viaPath(opts.path, timeoutMs),
+      opts.path === undefined || opts.path === 'nvidia-smi' ? viaPackage().catch((err: unknown) => {
+        // node-nvidia-smi uses exec's default 1 MiB maxBuffer; `-q -x` of a large host (schema v13 prints
+        // ~45 KB per GPU) can exceed it. Same command, same parser, without that limit.
+        if (errnoCode(err) !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') throw err;
+        log.debug('nvidia-smi -q -x exceeded node-nvidia-smi\'s buffer; reading it directly');
+        return viaPath('nvidia-smi', timeoutMs);
+      }) : viaPath(opts.path, timeoutMs),
       timeoutMs,
     );
     const entries = inventoryFromSmiLog(data);

@@ -3,7 +3,7 @@
  * one GPU, several, out of order, power N/A, vGPU, MIG; through a given path and through node-nvidia-smi
  * on PATH; and the best-effort failure.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ let n = 0;
 function fakeDir(xmlFile: string): string {
   const dir = mkdtempSync(join(tmp, `bin${++n}-`));
   const path = join(dir, 'nvidia-smi');
-  writeFileSync(path, `#!/bin/sh\nexport FAKE_NVSMI_XML='${join(XML, xmlFile)}'\nexec '${process.execPath}' '${FAKE}' "$@"\n`);
+  writeFileSync(path, `#!/bin/sh\nexport FAKE_NVSMI_XML='${resolve(XML, xmlFile)}'\nexec '${process.execPath}' '${FAKE}' "$@"\n`);
   chmodSync(path, 0o755);
   return dir;
 }
@@ -82,6 +82,25 @@ describe('readGpuInventory', () => {
       const viaPackage = await readGpuInventory({ logger: silentLogger });
       expect(viaPackage).toEqual(viaPath);
       expect(viaPackage.map((e) => e.uuid)).toEqual(['GPU-e511a7b2-f9d5-ba47-9b98-853732ca6c1b', 'GPU-28daffaf-8abe-aaf8-c298-4bd13aecb5e6']);
+    } finally {
+      process.env['PATH'] = oldPath;
+    }
+  });
+
+  it('default path on a host whose -q -x exceeds node-nvidia-smi\'s 1 MiB buffer (v13 capture\'s GPUs repeated ×13)', async () => {
+    const xml = readFileSync(join(XML, 'telegraf-dual_2070-v13.xml'), 'utf8');
+    const first = xml.indexOf('<gpu id=');
+    const last = xml.lastIndexOf('</gpu>') + '</gpu>'.length;
+    const big = join(tmp, 'big-v13.xml');
+    writeFileSync(big, xml.slice(0, first) + xml.slice(first, last).repeat(13) + xml.slice(last));
+    expect(readFileSync(big).length).toBeGreaterThan(1024 * 1024);
+    const dir = fakeDir(big);
+    const oldPath = process.env['PATH'];
+    process.env['PATH'] = `${dir}:${oldPath ?? ''}`;
+    try {
+      const inv = await readGpuInventory({ logger: silentLogger });
+      expect(inv).toHaveLength(26);
+      expect(inv[25]).toMatchObject({ index: 25, name: 'NVIDIA GeForce RTX 2070', powerLimitW: 175 });
     } finally {
       process.env['PATH'] = oldPath;
     }

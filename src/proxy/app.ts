@@ -46,6 +46,8 @@ export interface Proxy {
 
 export const DEFAULT_MAX_PARSE_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_TENANT_HEADER = 'x-inferwatt-tenant';
+/** Capped by the kernel's net.core.somaxconn (4096 on Linux ≥ 5.4). */
+const LISTEN_BACKLOG = 4096;
 
 export function createProxy(opts: ProxyOptions): Proxy {
   const router = createUpstreamRouter(opts.upstreams);
@@ -89,7 +91,9 @@ export function listenProxy(app: express.Express | http.RequestListener, host: s
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new InferwattError('PROXY_LISTEN', 'fatal', `proxy cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
     server.once('error', onError);
-    server.listen(port, host, () => {
+    // A deeper accept queue than node's default 511: a burst of new client connections (1,000 streams
+    // opening at once) would otherwise overflow it and wait for SYN retransmits (1 s, 3 s, …).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       const a = server.address() as AddressInfo;
       const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;

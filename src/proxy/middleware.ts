@@ -1,0 +1,144 @@
+/**
+ * `inferwattMiddleware`: for users who already run their own express or node:http front. It opens a
+ * request window when the request arrives, reads the response their handler writes (res.write/res.end
+ * are wrapped; the bytes pass unchanged) with the same taps as the proxy, and ends the window when the
+ * response finishes (or `aborted` when the client goes away first). Same outcome rule as the proxy
+ * (see window.ts). Sets `x-inferwatt-request-id` on the response.
+ *
+ * The request body is not read here (that would take the stream from the user's own handler); the model
+ * comes from `req.body` when a body parser (e.g. `express.json()`) ran before, otherwise from the response.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { inferwattMiddleware } from 'inferwatt';
+ *
+ * const app = express();
+ * app.use(express.json());
+ * app.use(inferwattMiddleware({ tracker: agent.tracker, clock: agent.clock, pool: 'default' }));
+ * app.post('/v1/chat/completions', async (req, res) => {
+ *   res.writeHead(200, { 'content-type': 'text/event-stream' });
+ *   for await (const event of myModel.stream(req.body)) res.write(`data: ${JSON.stringify(event)}\n\n`);
+ *   res.end('data: [DONE]\n\n');
+ * });
+ *
+ * // plain node:http
+ * const mw = inferwattMiddleware({ tracker, clock });
+ * http.createServer((req, res) => mw(req, res, () => handle(req, res)));
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../core/clock.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { RequestTracker } from '../attribution/types.js';
+import { REQUEST_ID_HEADER } from './forward.js';
+import { recognizeApi } from './routes.js';
+import { createResponseTap, type ResponseTap, type TapResult } from './tap.js';
+import { openWindow, outcomeOf } from './window.js';
+
+export interface MiddlewareOptions {
+  tracker: RequestTracker;
+  clock: Clock;
+  /** Pool (upstream name) the requests belong to. Default `default`. */
+  pool?: string;
+  logger?: Logger;
+  /** Default `x-inferwatt-tenant`. */
+  tenantHeader?: string;
+  /** JSON response bodies up to this size are parsed for usage. Default 1 MiB. */
+  maxParseBodyBytes?: number;
+}
+
+export type InferwattMiddleware = (
+  req: IncomingMessage & { body?: unknown; originalUrl?: string },
+  res: ServerResponse,
+  next?: (err?: unknown) => void,
+) => void;
+
+type WriteArgs = [chunk: unknown, encoding?: unknown, cb?: unknown];
+
+function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
+  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return undefined;
+}
+
+// The user's handler may reuse a buffer after write(): the tap keeps copies of what it holds on to.
+const copy = (b: Buffer) => Buffer.from(b);
+
+export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddleware {
+  const { tracker, clock } = opts;
+  const pool = opts.pool ?? 'default';
+  const logger = opts.logger ?? silentLogger;
+  const tenantHeader = (opts.tenantHeader ?? 'x-inferwatt-tenant').toLowerCase();
+  const maxParseBytes = opts.maxParseBodyBytes ?? 1024 * 1024;
+
+  return function inferwatt(req, res, next) {
+    const id = randomUUID();
+    const startMs = clock.nowMs();
+    const method = req.method ?? 'GET';
+    const url = req.originalUrl ?? req.url ?? '/';
+    const q = url.indexOf('?');
+    const api = recognizeApi(method, q < 0 ? url : url.slice(0, q));
+    const t = req.headers[tenantHeader];
+    const tenant = (Array.isArray(t) ? t[0] : t)?.slice(0, 128);
+    const win = openWindow(tracker, clock, logger, { id, pool, startMs, method, ...(api ? { api } : {}), ...(tenant ? { tenant } : {}) });
+    if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, id);
+
+    const body = req.body as { model?: unknown; stream?: unknown } | undefined;
+    if (body && typeof body === 'object' && typeof body.model === 'string' && body.model.length > 0 && body.model.length <= 256) {
+      win.request({ model: body.model, stream: typeof body.stream === 'boolean' ? body.stream : undefined, unread: undefined });
+    }
+
+    let tap: ResponseTap | null | undefined;
+    const observe = (chunk: unknown, encoding: unknown) => {
+      const buf = toBuffer(chunk, encoding);
+      if (!buf || buf.length === 0) return;
+      win.firstByte();
+      if (tap === undefined) {
+        const status = res.statusCode;
+        const ct = res.getHeader('content-type');
+        const ce = res.getHeader('content-encoding');
+        tap =
+          status < 400 && method !== 'HEAD'
+            ? createResponseTap({
+                api,
+                contentType: typeof ct === 'string' ? ct : undefined,
+                contentEncoding: typeof ce === 'string' ? ce : undefined,
+                maxParseBytes,
+                retain: copy,
+              })
+            : null;
+      }
+      tap?.write(buf);
+    };
+
+    const origWrite = res.write;
+    const origEnd = res.end;
+    res.write = function (this: ServerResponse, ...args: WriteArgs) {
+      observe(args[0], args[1]);
+      return (origWrite as (...a: WriteArgs) => boolean).apply(this, args);
+    } as typeof res.write;
+    res.end = function (this: ServerResponse, ...args: WriteArgs) {
+      if (typeof args[0] !== 'function') observe(args[0], args[1]);
+      return (origEnd as (...a: WriteArgs) => ServerResponse).apply(this, args);
+    } as typeof res.end;
+
+    const finish = (complete: boolean) => {
+      const endMs = clock.nowMs();
+      if (win.ended) return;
+      const status = res.headersSent || complete ? res.statusCode : undefined;
+      const done = (r: TapResult | undefined) => win.end(endMs, status, complete ? outcomeOf(status, r) : 'aborted', r);
+      const t = tap;
+      tap = null;
+      if (t) t.end(complete, done);
+      else done(undefined);
+    };
+    res.once('finish', () => finish(true));
+    res.once('close', () => {
+      if (!res.writableFinished) finish(false);
+    });
+    next?.();
+  };
+}

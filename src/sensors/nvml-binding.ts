@@ -65,6 +65,8 @@ export interface NvmlLibrary {
   /** The path (or soname) that loaded. */
   readonly path: string;
   init(): number | 'absent';
+  /** nvmlInit_v2 on a worker thread: where a wedged driver hangs first (opening /dev/nvidia*). */
+  initAsync(): Promise<number | 'absent'>;
   shutdown(): number | 'absent';
   errorString(rc: number): string;
   driverVersion(): NvmlResult<string>;
@@ -225,6 +227,17 @@ function bindNvml(koffi: KoffiLike, handle: KoffiLibraryLike, path: string): Nvm
   return {
     path,
     init: () => callRc('nvmlInit_v2'),
+    initAsync() {
+      const f = fn('nvmlInit_v2');
+      if (!f) return Promise.resolve('absent' as const);
+      return new Promise((resolve) => {
+        try {
+          f.async((err: unknown, rc: number) => resolve(err ? NVML_ERROR_UNKNOWN : rc));
+        } catch {
+          resolve(NVML_ERROR_UNKNOWN);
+        }
+      });
+    },
     shutdown: () => callRc('nvmlShutdown'),
     errorString(rc) {
       const f = fn('nvmlErrorString');

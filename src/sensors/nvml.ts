@@ -43,6 +43,8 @@ export interface NvmlProbeOptions {
   readonly callMode?: NvmlCallMode;
   /** A device whose call has not answered after this long is skipped and counted `silent` (default 2000). */
   readonly readTimeoutMs?: number;
+  /** nvmlInit_v2 not answering within this long fails the probe (a wedged driver; default 15 000). */
+  readonly initTimeoutMs?: number;
   /** Loads the FFI library; tests replace it to simulate koffi missing. */
   readonly loadFfi?: () => Promise<KoffiLike>;
 }
@@ -79,7 +81,7 @@ export function nvmlReason(rc: number | 'absent'): SensorErrorReason {
 
 const COUNTER_NOTE =
   'energy from the GPU\'s hardware counter (nvmlDeviceGetTotalEnergyConsumption); the counter updates every few tens of ms, '
-  + 'so windows shorter than that are interpolated between updates (power from nvmlDeviceGetPowerUsage is reported alongside)';
+  + 'so windows shorter than that are interpolated between updates';
 const INTEGRATED_NOTE = 'power from nvmlDeviceGetPowerUsage integrated over time (no energy counter on this GPU or driver)';
 const ESTIMATED_NOTE = 'power not reported: estimated from utilization.gpu × enforced power limit';
 const MIG_NOTE = 'MIG enabled: energy and power are those of the whole physical GPU, shared by all its MIG instances';
@@ -121,9 +123,21 @@ export async function probeNvml(opts: NvmlProbeOptions): Promise<ProbeResult> {
   if (!loaded.ok) return fail(loaded.reason);
   const lib = loaded.lib;
 
-  let initRc: number | 'absent';
+  const initTimeoutMs = opts.initTimeoutMs ?? 15_000;
+  let initRc: number | 'absent' | 'timeout';
   try {
-    initRc = lib.init();
+    const pending = lib.initAsync();
+    let cancel: (() => void) | undefined;
+    initRc = await Promise.race([
+      pending,
+      new Promise<'timeout'>((resolve) => { cancel = opts.clock.setTimer(() => resolve('timeout'), initTimeoutMs); }),
+    ]);
+    cancel?.();
+    if (initRc === 'timeout') {
+      // If it ever answers, undo it: NVML counts initialisations.
+      void pending.then((rc) => { if (rc === NVML_SUCCESS) lib.shutdown(); });
+      return fail(`nvmlInit_v2 did not answer within ${initTimeoutMs} ms (a wedged driver?)`);
+    }
   } catch (err) {
     return fail(`nvmlInit_v2 threw: ${errorMessage(err)}`);
   }
@@ -183,7 +197,7 @@ function discover(lib: NvmlLibrary, opts: NvmlProbeOptions, log: Logger): { ok: 
     const notes: string[] = [];
     if (energy?.ok) {
       method = 'counter';
-      notes.push(COUNTER_NOTE);
+      notes.push(power.ok ? `${COUNTER_NOTE} (power from nvmlDeviceGetPowerUsage is reported alongside)` : COUNTER_NOTE);
     } else if (power.ok) {
       method = 'integrated';
       notes.push(INTEGRATED_NOTE);

@@ -19,6 +19,7 @@
  *   count=N                    number of GPUs (default 1, at most 64)
  *   driver=STR                 nvmlSystemGetDriverVersion
  *   init_rc=N                  return code of nvmlInit_v2 (e.g. 9 DRIVER_NOT_LOADED)
+ *   init_hang_ms=N             nvmlInit_v2 sleeps N ms first (a wedged driver)
  *   count_rc=N                 return code of nvmlDeviceGetCount_v2
  *   gpuI.name=STR  gpuI.uuid=STR
  *   gpuI.power_mw=N            nvmlDeviceGetPowerUsage
@@ -37,7 +38,8 @@
  * The counter reported is energy_mj + accumulated, where accumulated grows by energy_step_mj per call
  * and energy_per_ms × elapsed ms.
  *
- * Test hooks (not NVML): fake_nvml_init_calls(), fake_nvml_shutdown_calls(), fake_nvml_energy_calls(),
+ * Test hooks (not NVML): fake_nvml_init_calls(), fake_nvml_initialized() (inits not yet shut down),
+ * fake_nvml_shutdown_calls(), fake_nvml_energy_calls(),
  * fake_nvml_power_calls() (successful power calls, counted when they return).
  */
 #include <stdio.h>
@@ -86,6 +88,7 @@ static struct fake_dev devs[MAX_GPUS];
 static int dev_count = 1;
 static char driver_version[80] = "550.54.15";
 static int init_rc = NVML_SUCCESS, count_rc = NVML_SUCCESS;
+static unsigned init_hang_ms = 0;
 static long epoch = -1;
 static int initialized = 0;
 static long init_calls = 0, shutdown_calls = 0, energy_calls = 0, power_calls = 0;
@@ -113,6 +116,7 @@ static void defaults(void) {
   dev_count = 1;
   strcpy(driver_version, "550.54.15");
   init_rc = count_rc = NVML_SUCCESS;
+  init_hang_ms = 0;
   for (int i = 0; i < MAX_GPUS; i++) {
     struct fake_dev *d = &devs[i];
     d->index = i;
@@ -160,6 +164,7 @@ static void load_config_locked(void) {
     else if (!strcmp(key, "count")) { dev_count = atoi(val); if (dev_count > MAX_GPUS) dev_count = MAX_GPUS; if (dev_count < 0) dev_count = 0; }
     else if (!strcmp(key, "driver")) snprintf(driver_version, sizeof driver_version, "%s", val);
     else if (!strcmp(key, "init_rc")) init_rc = atoi(val);
+    else if (!strcmp(key, "init_hang_ms")) init_hang_ms = (unsigned)strtoul(val, 0, 10);
     else if (!strcmp(key, "count_rc")) count_rc = atoi(val);
     else if (!strncmp(key, "gpu", 3)) {
       char *dot;
@@ -212,17 +217,23 @@ static nvmlReturn_t check_dev(nvmlDevice_t d, const char *fn) {
 
 API nvmlReturn_t nvmlInit_v2(void) {
   load_config();
+  if (init_hang_ms) usleep(init_hang_ms * 1000u);
+  pthread_mutex_lock(&lock);
+  nvmlReturn_t rc = init_rc;
   init_calls++;
-  if (init_rc != NVML_SUCCESS) return init_rc;
-  initialized++;
-  return NVML_SUCCESS;
+  if (rc == NVML_SUCCESS) initialized++; /* NVML counts initialisations; each needs an nvmlShutdown */
+  pthread_mutex_unlock(&lock);
+  return rc;
 }
 
 API nvmlReturn_t nvmlShutdown(void) {
+  pthread_mutex_lock(&lock);
+  nvmlReturn_t rc = NVML_SUCCESS;
   shutdown_calls++;
-  if (!initialized) return NVML_ERROR_UNINITIALIZED;
-  initialized--;
-  return NVML_SUCCESS;
+  if (!initialized) rc = NVML_ERROR_UNINITIALIZED;
+  else initialized--;
+  pthread_mutex_unlock(&lock);
+  return rc;
 }
 
 API const char *nvmlErrorString(nvmlReturn_t rc) {
@@ -339,6 +350,7 @@ API nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *current, uns
 }
 
 API long fake_nvml_init_calls(void) { return init_calls; }
+API long fake_nvml_initialized(void) { return initialized; }
 API long fake_nvml_shutdown_calls(void) { return shutdown_calls; }
 API long fake_nvml_energy_calls(void) { return energy_calls; }
 API long fake_nvml_power_calls(void) { return power_calls; }

@@ -18,6 +18,8 @@ let configPath: string;
 let epoch = 0;
 let shutdownCalls: () => number;
 let powerCalls: () => number;
+let initCalls: () => number;
+let initialized: () => number;
 const open: NvmlSensor[] = [];
 
 beforeAll(async () => {
@@ -35,6 +37,10 @@ beforeAll(async () => {
   const shutdownFn = fake.func('fake_nvml_shutdown_calls', 'long', []);
   const powerFn = fake.func('fake_nvml_power_calls', 'long', []);
   shutdownCalls = () => Number(shutdownFn());
+  const initCallsFn = fake.func('fake_nvml_init_calls', 'long', []);
+  const initializedFn = fake.func('fake_nvml_initialized', 'long', []);
+  initCalls = () => Number(initCallsFn());
+  initialized = () => Number(initializedFn());
   powerCalls = () => Number(powerFn());
 });
 
@@ -84,7 +90,7 @@ describe('nvml sensor: several GPUs with energy counters', () => {
       kind: 'gpu', method: 'counter', sensor: 'nvml', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-aaaa', driver: '550.54.15', powerLimitW: 700,
     });
     expect(devices[2]!.name).toBe('NVIDIA A100-SXM4-80GB');
-    expect(devices[0]!.notes!.join(' ')).toMatch(/interpolated/);
+    expect(devices[0]!.notes!.join(' ')).toMatch(/interpolated .*power from nvmlDeviceGetPowerUsage is reported alongside/);
     expect(sensor.driverVersion).toBe('550.54.15');
     expect(sensor.libraryPath).toBe(libPath);
   });
@@ -375,6 +381,23 @@ describe('nvml sensor: library and driver problems', () => {
     expect(!res.ok && res.reason).toBe('nvmlInit_v2 failed: Driver Not Loaded (9)');
   });
 
+  it('a wedged driver at start-up: nvmlInit_v2 not answering fails the probe, and a late init is undone', async () => {
+    setGpus({ count: 1, init_hang_ms: 300 });
+    const clock = createFakeClock();
+    const initsBefore = initCalls();
+    const liveBefore = initialized();
+    const pending = probeNvml({ libPath, clock, logger: silentLogger, initTimeoutMs: 1000 });
+    await vi.waitFor(() => expect(clock.pendingTimers()).toBe(1));
+    await clock.advanceAsync(1000);
+    const res = await pending;
+    expect(!res.ok && res.reason).toBe('nvmlInit_v2 did not answer within 1000 ms (a wedged driver?)');
+    // The hung call returns later (here after 300 ms): that initialisation is shut down again.
+    await vi.waitFor(() => {
+      expect(initCalls()).toBe(initsBefore + 1);
+      expect(initialized()).toBe(liveBefore);
+    }, { timeout: 5000 });
+  });
+
   it('no GPU: the probe fails', async () => {
     setGpus({ count: 0 });
     const res = await probeNvml({ libPath, clock: createFakeClock(), logger: silentLogger });
@@ -391,6 +414,7 @@ describe('nvml sensor: close', () => {
     await Promise.all([sensor.close(), sensor.close()]);
     await sensor.close();
     expect(shutdownCalls()).toBe(before + 1);
+    expect(initialized()).toBe(0); // every probe in this file shut down what it initialised
     expect(await sensor.read()).toEqual([]);
     expect(sensor.health().up).toBe(false);
   });

@@ -46,6 +46,8 @@ export interface Proxy {
 
 export const DEFAULT_MAX_PARSE_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_TENANT_HEADER = 'x-inferwatt-tenant';
+const DIRECT_HANDLER = Symbol.for('inferwatt.proxy.directHandler');
+
 /** Capped by the kernel's net.core.somaxconn (4096 on Linux ≥ 5.4). */
 const LISTEN_BACKLOG = 4096;
 
@@ -66,6 +68,10 @@ export function createProxy(opts: ProxyOptions): Proxy {
   app.disable('x-powered-by');
   app.disable('etag');
   app.use((req, res) => forwarder.handle(req, res));
+  // listenProxy serves this app without going through express's router for each request (same
+  // behaviour: the app holds only this handler; express's per-request prototype swap and routing cost
+  // throughput). Mounted in another express app, `app` works as usual.
+  (app as unknown as Record<symbol, unknown>)[DIRECT_HANDLER] = forwarder.handle;
   return {
     app,
     active: forwarder.active,
@@ -86,7 +92,8 @@ export interface ListeningProxy {
 /** Listens on host:port (port 0: any free port). Rejects with a `fatal` error when the port is taken. */
 export function listenProxy(app: express.Express | http.RequestListener, host: string, port: number): Promise<ListeningProxy> {
   // Long streams: no request timeout on the client side beyond node's header timeout.
-  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, app as http.RequestListener);
+  const direct = (app as unknown as Record<symbol, unknown>)[DIRECT_HANDLER] as http.RequestListener | undefined;
+  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, direct ?? (app as http.RequestListener));
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new InferwattError('PROXY_LISTEN', 'fatal', `proxy cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));

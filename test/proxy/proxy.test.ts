@@ -470,3 +470,29 @@ describe('the official openai client through the proxy', () => {
     expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', promptTokens: 18, completionTokens: 80 });
   });
 });
+
+describe('proxy.app mounted inside a user express app', () => {
+  it('forwards through express routing too (mounted under a path, the mount path is not forwarded)', async () => {
+    const express = (await import('express')).default;
+    const up = await startReplayUpstream(() => fixtureReply('openai/chat-nonstream-gpt35.json'));
+    const tracker = createRecordingTracker();
+    const proxy = createProxy({ upstreams: [{ name: 'default', url: up.url }], tracker, clock: createSystemClock(), logger: silentLogger });
+    const outer = express();
+    outer.use('/llm', proxy.app);
+    const server = http.createServer(outer);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const res = await rawRequest(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { path: '/llm/v1/chat/completions', body: '{"model":"x"}' });
+      expect(res.status).toBe(200);
+      expect(up.requests.at(-1)!.url).toBe('/v1/chat/completions');
+      await tracker.windowsEnded(1);
+      expect(tracker.windows[0]!.merged).toMatchObject({ model: 'gpt-3.5-turbo-0125', promptTokens: 13, completionTokens: 31 });
+      expect(res.headers['x-inferwatt-request-id']).toBe(tracker.windows[0]!.start.id);
+    } finally {
+      await proxy.close();
+      server.closeAllConnections();
+      server.close();
+      await up.close();
+    }
+  });
+});

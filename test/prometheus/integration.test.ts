@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent, type Agent } from '../../src/agent.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { requireBinary, startPrometheus, waitFor, type PrometheusHandle } from '../helpers/prometheus.js';
+import { dashboardQueries, emptyDashboardQueries, emptyRecordingRules, testRuleFiles } from './dashboard-queries.js';
+
+/**
+ * Scenario: the whole agent as `inferwatt run` starts it, measuring a GPU through the fake nvidia-smi
+ * that replays the recorded H100 capture under load, in front of a local OpenAI-compatible upstream
+ * kept under a steady, bounded load through the proxy; a real Prometheus scrapes it every second.
+ * Every dashboard query, variable and recording rule returns data; the per-query CO2e alert fires when
+ * its threshold is set low; exemplars link to request ids the proxy handed out.
+ */
+const FAKE_SMI = join(__dirname, '..', 'helpers', 'fake-nvidia-smi.mjs');
+const H100 = join(__dirname, '..', 'fixtures', 'nvidia-smi', 'extracted', 'linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01');
+const MODELS = ['chat-model', 'small-model'] as const;
+// Bounds of the load loop: it stops by itself even if afterAll never runs.
+const MAX_REQUESTS = 3000;
+const MAX_LOAD_MS = 150_000;
+
+let upstream: Server;
+let agent: Agent;
+let prom: PrometheusHandle;
+let loadStop = false;
+let loadDone: Promise<void> = Promise.resolve();
+const requestIds = new Set<string>();
+let sent = 0;
+
+async function body(req: IncomingMessage): Promise<string> {
+  let s = '';
+  for await (const chunk of req) s += chunk;
+  return s;
+}
+
+/** A minimal OpenAI-compatible chat server: answers after a short delay with a usage block. */
+function startUpstream(): Promise<string> {
+  upstream = createServer((req, res) => {
+    void body(req).then((raw) => {
+      let model = 'unknown';
+      try { model = String((JSON.parse(raw) as { model?: string }).model ?? 'unknown'); } catch { /* not JSON: keep unknown */ }
+      const completion = model === 'chat-model' ? 120 : 12;
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+          id: 'chatcmpl-test', object: 'chat.completion', created: 0, model,
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 30, completion_tokens: completion, total_tokens: 30 + completion },
+        }));
+      }, model === 'chat-model' ? 120 : 30);
+    });
+  });
+  return new Promise((r) => upstream.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`)));
+}
+
+/** Two clients in a loop through the proxy, bounded in count and time. */
+function startLoad(proxyUrl: string): Promise<void> {
+  const started = Date.now();
+  const client = async (model: string) => {
+    while (!loadStop && sent < MAX_REQUESTS && Date.now() - started < MAX_LOAD_MS) {
+      sent++;
+      const res = await fetch(`${proxyUrl}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] }),
+      }).catch(() => undefined);
+      if (res) {
+        const id = res.headers.get('x-inferwatt-request-id');
+        if (id) requestIds.add(id);
+        await res.arrayBuffer();
+      }
+    }
+  };
+  return Promise.all(MODELS.map((m) => client(m))).then(() => undefined);
+}
+
+beforeAll(async () => {
+  requireBinary('prometheus');
+  const upstreamUrl = await startUpstream();
+  // The nvidia-smi child inherits this process's environment.
+  process.env.FAKE_NVSMI_CAPTURE = H100;
+  process.env.FAKE_NVSMI_STATE = 'load';
+  agent = await startAgent([
+    '--sensors', 'nvidia-smi', '--nvidia-smi', FAKE_SMI, '--interval-ms', '100',
+    '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--region', 'FR',
+  ], { env: {}, logger: silentLogger });
+  loadDone = startLoad(agent.proxyUrl!);
+  // One chat request is ~625 W × 0.12 s ≈ 75 J, ~0.001 g at FR's intensity: 1e-7 g is far below it.
+  prom = await startPrometheus({ targets: [new URL(agent.metricsUrl).host], ruleFiles: await testRuleFiles(1e-7) });
+  await waitFor('fifteen scrapes of the agent with traffic', async () => {
+    const up = await prom.query('count_over_time(up{job="inferwatt"}[1m])');
+    const reqs = await prom.query('sum(inferwatt_requests_total)');
+    return Number(up[0]?.value?.[1] ?? 0) >= 15 && Number(reqs[0]?.value?.[1] ?? 0) > 0 ? true : undefined;
+  }, 90_000);
+}, 150_000);
+
+afterAll(async () => {
+  loadStop = true;
+  await loadDone;
+  await prom?.stop();
+  await agent?.stop();
+  await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
+}, 60_000);
+
+describe('a real Prometheus scraping the running agent', () => {
+  it('scrapes it healthily while traffic flows', async () => {
+    expect(await prom.targets()).toEqual([expect.objectContaining({ health: 'up', lastError: '' })]);
+    expect(sent).toBeGreaterThan(10);
+  });
+
+  it('every dashboard panel query and variable returns data', async () => {
+    expect(dashboardQueries().length).toBeGreaterThanOrEqual(40);
+    expect(await emptyDashboardQueries(prom)).toEqual([]);
+  });
+
+  it('every recording rule evaluates without error and returns data', async () => {
+    const groups = await prom.rules();
+    expect(groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError ?? r.health}`))).toEqual([]);
+    expect(await emptyRecordingRules(prom)).toEqual([]);
+  });
+
+  it('the per-query CO2e alert fires for both models with a threshold set low, and no sensor or upstream alert is active', { timeout: 60_000 }, async () => {
+    const alerts = await waitFor('InferwattRequestCO2eHigh firing for both models', async () => {
+      const a = await prom.alerts();
+      const firing = new Set(a.filter((x) => x.labels.alertname === 'InferwattRequestCO2eHigh' && x.state === 'firing').map((x) => x.labels.model));
+      return MODELS.every((m) => firing.has(m)) ? a : undefined;
+    }, 45_000);
+    const others = alerts.filter((a) => /Sensor|Upstream|AgentDown|ThresholdsMissing/.test(a.labels.alertname!)).map((a) => `${a.labels.alertname} ${a.state}`);
+    expect(others).toEqual([]);
+  });
+
+  it('exemplars on the per-request histograms carry request ids that the proxy handed out', { timeout: 40_000 }, async () => {
+    const series = await waitFor('exemplars', async () => {
+      const r = await prom.exemplars('inferwatt_request_energy_joules_bucket');
+      return r.length ? r : undefined;
+    }, 30_000);
+    const ids = series.flatMap((s) => s.exemplars.map((e) => e.labels.request_id!));
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) expect(requestIds.has(id), id).toBe(true);
+  });
+});

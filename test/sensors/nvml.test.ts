@@ -239,6 +239,23 @@ describe('nvml sensor: permission denied', () => {
   });
 });
 
+describe('nvml sensor: other errors', () => {
+  it('an unknown error (999) on an integrated GPU is counted read_failed, and the GPU recovers', async () => {
+    const gpus = { count: 1, 'gpu0.power_mw': 90000, 'gpu0.rc.nvmlDeviceGetTotalEnergyConsumption': 3 };
+    setGpus(gpus);
+    const { sensor, clock } = await probe();
+    expect(sensor.devices()[0]!.method).toBe('integrated');
+    setGpus({ ...gpus, 'gpu0.rc.nvmlDeviceGetPowerUsage': 999 }, true);
+    expect(await sensor.read()).toEqual([]);
+    expect(sensor.deviceStatus()[0]).toMatchObject({ state: 'failing', errors: { read_failed: 1 }, message: 'nvmlDeviceGetPowerUsage: Unknown Error (999)' });
+    expect(sensor.health().up).toBe(false);
+    setGpus(gpus, true);
+    clock.advance(100);
+    expect(await sensor.read()).toEqual([{ device: 'gpu0', tMs: 100, powerW: 90 }]);
+    expect(sensor.health()).toMatchObject({ up: true, errors: { read_failed: 1 } });
+  });
+});
+
 describe('nvml sensor: GPU lost mid-run', () => {
   it('stops reading the lost GPU, counts it once, and the others go on', async () => {
     const gpus = { count: 2, 'gpu0.energy_step_mj': 1000, 'gpu1.energy_step_mj': 2000 };

@@ -70,7 +70,7 @@ interface GpuState {
 
 export async function probeNvidiaSmi(opts: NvidiaSmiOptions): Promise<ProbeResult> {
   const path = opts.path ?? 'nvidia-smi';
-  const log = opts.logger.child('nvidia-smi');
+  const log = opts.logger; // the caller names the component (discovery passes logger.child('nvidia-smi'))
   const fail = (reason: string): ProbeResult => ({ ok: false, name: 'nvidia-smi', reason });
   if (!(opts.intervalMs > 0)) return fail(`invalid interval ${opts.intervalMs} ms`);
   const probeTimeoutMs = opts.probeTimeoutMs ?? 15_000;

@@ -17,7 +17,7 @@ describe('inferwatt demo', () => {
         metricsUrl = m[1];
         void (async () => {
           const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
-          const records = await (await fetch(`${metricsUrl}/api/requests?limit=5`)).json();
+          const records = (await (await fetch(`${metricsUrl}/api/requests?limit=5`)).json()) as { requests: { id: string; energyJ: { total: number } }[] };
           scraped = { metrics, records };
           resolveScraped();
         })();

@@ -10,6 +10,7 @@ import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createSampler } from './energy/sampler.js';
 import { createEnergyTimeline } from './energy/timeline.js';
+import type { EnergyTimeline } from './energy/types.js';
 import { createAdminApp } from './exporter/admin-server.js';
 import { createLabelBounder } from './exporter/label-bounder.js';
 import { createMetricsCatalogue, type ActiveFactors } from './exporter/metrics.js';
@@ -21,6 +22,7 @@ import { createLiveGridIntensity } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
 import { createProxy, listenProxy } from './proxy/app.js';
 import { discoverSensors, type Discovery } from './sensors/discovery.js';
+import { isNvmlSensor } from './sensors/nvml.js';
 import type { Sensor } from './sensors/types.js';
 
 /**
@@ -50,6 +52,26 @@ export interface AgentDeps {
   fetch?: typeof fetch;
   /** Called with each final record (the demo prints them). */
   onRecord?: (rec: ReturnType<typeof toRecord>) => void;
+}
+
+/**
+ * Cross-check mode: each GPU's energy by the NVML counter and by nvidia-smi integration over the span
+ * both cover (their first and last samples differ by up to an interval), so the two are comparable.
+ */
+function crossCheckEnergies(main: EnergyTimeline, smi: EnergyTimeline): { device: string; nvmlJ: number; nvidiaSmiJ: number }[] {
+  const out: { device: string; nvmlJ: number; nvidiaSmiJ: number }[] = [];
+  for (const d of smi.devices()) {
+    const a = main.series(d.id);
+    const b = smi.series(d.id);
+    if (!a || !b) continue;
+    const t0 = Math.max(a.retainedFromMs() ?? Infinity, b.retainedFromMs() ?? Infinity);
+    const t1 = Math.min(a.coveredUntilMs() ?? -Infinity, b.coveredUntilMs() ?? -Infinity);
+    if (!(t1 > t0)) continue;
+    const nvmlJ = main.energyBetween(d.id, t0, t1);
+    const nvidiaSmiJ = smi.energyBetween(d.id, t0, t1);
+    if (nvmlJ !== undefined && nvidiaSmiJ !== undefined) out.push({ device: d.id, nvmlJ, nvidiaSmiJ });
+  }
+  return out;
 }
 
 /** Parses `run` flags and starts the agent; throws ConfigError (exit 2) on bad configuration. */
@@ -169,7 +191,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       inFlight: () => ledger.inFlight(),
       factors: activeFactors,
       ...(crossTimeline ? {
-        crossCheck: () => crossTimeline!.snapshot().map((d) => ({ device: d.device.id, nvidiaSmiJ: d.energyJ, nvmlJ: timeline.series(d.device.id)?.totalJ() ?? 0 })),
+        crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
     },
   });
@@ -193,7 +215,10 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     pending: (id) => ledger.pending(id),
     summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
     sensors: () => ({
-      active: discovery.sensors.map((s) => ({ name: s.name, devices: s.devices(), health: s.health(), sampler: sampler.stats(s.name) })),
+      active: discovery.sensors.map((s) => ({
+        name: s.name, devices: s.devices(), health: s.health(), sampler: sampler.stats(s.name),
+        ...(isNvmlSensor(s) ? { deviceStatus: s.deviceStatus() } : {}),
+      })),
       skipped: discovery.skipped,
       ...(discovery.crossCheck ? { crossCheck: { name: discovery.crossCheck.name, health: discovery.crossCheck.health() } } : {}),
       timeline: { dropped: timeline.dropped() },

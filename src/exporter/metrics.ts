@@ -149,7 +149,7 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   if (sources.crossCheck) {
     const cc = sources.crossCheck.bind(sources);
     new Gauge({
-      name: 'inferwatt_gpu_cross_check_energy_joules', help: 'Cross-check mode: GPU energy since start by each method (nvml counter, nvidia-smi integrated), joules.',
+      name: 'inferwatt_gpu_cross_check_energy_joules', help: 'Cross-check mode: GPU energy over the span both sensors cover, by method (counter = NVML, integrated = nvidia-smi), joules.',
       labelNames: ['device', 'method'], registers: [registry],
       collect() {
         this.reset();

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -137,5 +138,13 @@ describe('a real Prometheus scraping the running agent', () => {
     const ids = series.flatMap((s) => s.exemplars.map((e) => e.labels.request_id!));
     expect(ids.length).toBeGreaterThan(0);
     for (const id of ids) expect(requestIds.has(id), id).toBe(true);
+  });
+
+  it("the agent's real /metrics exposition passes promtool check metrics", async () => {
+    const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
+    expect(text).toContain('inferwatt_request_co2e_grams_bucket');
+    const r = spawnSync(requireBinary('promtool'), ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(`${r.stdout}${r.stderr}`).toBe('');
+    expect(r.status).toBe(0);
   });
 });

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLedger } from './attribution/ledger.js';
 import type { AttributedRequest, LedgerTotals } from './attribution/types.js';
-import { parseArgv } from './config/argv.js';
-import { loadConfig, parseHostPort, type LoadedConfig } from './config/load.js';
+import { configFromArgv } from './config/from-argv.js';
+import { parseHostPort, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createSystemClock, type Clock } from './core/clock.js';
 import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
@@ -76,16 +76,7 @@ function crossCheckEnergies(main: EnergyTimeline, smi: EnergyTimeline): { device
 
 /** Parses `run` flags and starts the agent; throws ConfigError (exit 2) on bad configuration. */
 export async function startAgent(argv: readonly string[], deps: AgentDeps = {}): Promise<Agent> {
-  const parsed = parseArgv(argv);
-  if (parsed.problems.length) throw new ConfigError(parsed.problems);
-  if (parsed.positionals.length) throw new ConfigError([`unexpected argument(s): ${parsed.positionals.join(' ')}`]);
-  const { config: _c, ...rest } = parsed.flags;
-  void _c;
-  const loaded = loadConfig({
-    flags: rest,
-    env: deps.env ?? {},
-    ...(typeof parsed.flags.config === 'string' ? { configFile: parsed.flags.config } : {}),
-  });
+  const { loaded } = configFromArgv(argv, { env: deps.env ?? {} });
   return createAgent(loaded, deps);
 }
 

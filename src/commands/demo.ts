@@ -1,7 +1,6 @@
 import { createAgent } from '../agent.js';
-import { parseArgv, type ExtraFlag } from '../config/argv.js';
-import { loadConfig } from '../config/load.js';
-import { ConfigError } from '../core/errors.js';
+import type { ExtraFlag } from '../config/argv.js';
+import { configFromArgv } from '../config/from-argv.js';
 import { createLogger } from '../core/logger.js';
 import { joulesToWh } from '../core/units.js';
 import { startLoadGenerator } from '../demo/load-generator.js';
@@ -37,23 +36,30 @@ export function formatRecordLine(r: RequestRecord): string {
 }
 
 export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promise<number> {
-  const parsed = parseArgv(argv, EXTRA);
-  const duration = parsed.flags.duration === undefined ? undefined : Number(parsed.flags.duration);
-  const concurrency = parsed.flags.concurrency === undefined ? 6 : Number(parsed.flags.concurrency);
-  if (duration !== undefined && (!Number.isFinite(duration) || duration <= 0)) parsed.problems.push('--duration must be a positive number of seconds');
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) parsed.problems.push('--concurrency must be a whole number from 1 to 1000');
-  if (parsed.positionals.length) parsed.problems.push(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
-  if (parsed.problems.length) throw new ConfigError(parsed.problems);
-  const { duration: _d, concurrency: _c, config: cfgFile, ...flags } = parsed.flags;
-  void _d; void _c;
-
   const sim = await startSimLlmServer();
-  const loaded = loadConfig({
-    // The demo's own choices first; the user's flags and env still win over config files.
-    flags: { sensors: 'simulated', 'simulated-gpus': '1', 'interval-ms': '100', 'log-level': 'warn', ...flags, upstream: sim.url },
-    env: io.env,
-    ...(typeof cfgFile === 'string' ? { configFile: cfgFile } : {}),
-  });
+  let loaded;
+  let extra: Record<string, string | boolean>;
+  try {
+    ({ loaded, extra } = configFromArgv(argv, {
+      env: io.env, extra: EXTRA,
+      // The demo's own choices sit under the user's flags; the upstream is always the simulated server.
+      defaults: { sensors: 'simulated', 'simulated-gpus': '1', 'interval-ms': '100', 'log-level': 'warn' },
+      forced: { upstream: sim.url },
+      check: (x) => {
+        const p: string[] = [];
+        const d = x.duration === undefined ? undefined : Number(x.duration);
+        const c = x.concurrency === undefined ? 6 : Number(x.concurrency);
+        if (d !== undefined && (!Number.isFinite(d) || d <= 0)) p.push('--duration must be a positive number of seconds');
+        if (!Number.isInteger(c) || c < 1 || c > 1000) p.push('--concurrency must be a whole number from 1 to 1000');
+        return p;
+      },
+    }));
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  const duration = extra.duration === undefined ? undefined : Number(extra.duration);
+  const concurrency = extra.concurrency === undefined ? 6 : Number(extra.concurrency);
   const logger = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, write: (l) => io.stderr(l + '\n') });
   let agent;
   try {

@@ -1,7 +1,6 @@
-import { parseArgv, type ExtraFlag } from '../config/argv.js';
-import { loadConfig } from '../config/load.js';
+import type { ExtraFlag } from '../config/argv.js';
+import { configFromArgv } from '../config/from-argv.js';
 import { createSystemClock } from '../core/clock.js';
-import { ConfigError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createSampler } from '../energy/sampler.js';
 import { createEnergyTimeline } from '../energy/timeline.js';
@@ -17,13 +16,16 @@ export async function runSensorsCommand(
   argv: readonly string[],
   io: { stdout: (s: string) => void; stderr: (s: string) => void; env: Readonly<Record<string, string | undefined>> },
 ): Promise<number> {
-  const parsed = parseArgv(argv, EXTRA);
-  const seconds = parsed.flags.seconds === undefined ? 2 : Number(parsed.flags.seconds);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 60) parsed.problems.push('--seconds must be a number from 0 to 60');
-  if (parsed.problems.length) throw new ConfigError(parsed.problems);
-  const { json, seconds: _s, config: cfgFile, ...flags } = parsed.flags;
-  void _s;
-  const { config } = loadConfig({ flags, env: io.env, ...(typeof cfgFile === 'string' ? { configFile: cfgFile } : {}) });
+  const { loaded, extra } = configFromArgv(argv, {
+    env: io.env, extra: EXTRA,
+    check: (x) => {
+      const s = x.seconds === undefined ? 2 : Number(x.seconds);
+      return Number.isFinite(s) && s >= 0 && s <= 60 ? [] : ['--seconds must be a number from 0 to 60'];
+    },
+  });
+  const config = loaded.config;
+  const json = extra.json === true;
+  const seconds = extra.seconds === undefined ? 2 : Number(extra.seconds);
   const clock = createSystemClock();
   const logger = createLogger({ level: json ? 'error' : 'warn', format: config.log.format });
   const discovery = await discoverSensors({ ...config.sensors, clock, logger });

@@ -20,7 +20,7 @@ export function compAdd(s: CompSum, x: number): void {
 export const compValue = (s: CompSum): number => s.hi + s.lo;
 
 /** Adds x to the compensated pair stored at arr[j] (high part) and arr[j + off] (low part). */
-export function compAddAt(arr: Float64Array, j: number, off: number, x: number): void {
+export function compAddAt(arr: number[], j: number, off: number, x: number): void {
   const s = arr[j]!;
   const t = s + x;
   arr[j + off] = arr[j + off]! + (Math.abs(s) >= Math.abs(x) ? s - t + x : x - t + s);

@@ -1,0 +1,123 @@
+/**
+ * The ledger alone (issue 3, bench item e): CPU cost of attribution at 10 000 finished requests/s with
+ * 1 000 in flight, on one core. Target: under 10 % of a core.
+ *
+ *   npx esbuild bench/ledger.bench.ts --bundle --platform=node --format=esm --outfile=.tmp/ledger-bench.mjs \
+ *     && node .tmp/ledger-bench.mjs [--seconds 20] [--rate 10000] [--inflight 1000]
+ *
+ * A virtual host of 8 GPUs (counter readings every 100 ms) and 2 CPU packages + 2 DRAM zones (every
+ * 250 ms), one pool with all 12 devices, driven on a fake clock in 1 ms steps: Poisson-like arrivals at
+ * --rate per second at distinct sub-millisecond times, durations uniform in (0, 2 × inflight / rate) so that on average --inflight are open,
+ * token counts reported before each end, and `advance()` after every GPU sample (as the sampler's
+ * onSample does). Reported per policy: CPU time (user + system) per simulated second, minus the same
+ * loop with a no-op tracker, as % of one core if the traffic ran in real time; plus the held segments
+ * and conservation error at the end.
+ */
+import { createLedger, type Ledger } from '../src/attribution/ledger.js';
+import type { AttributionPolicy, IdlePolicy, RequestTracker, WindowHandle } from '../src/attribution/types.js';
+import { createFakeClock } from '../src/core/clock.js';
+import { silentLogger } from '../src/core/logger.js';
+import { createEnergyTimeline } from '../src/energy/timeline.js';
+import type { DeviceInfo } from '../src/sensors/types.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const SECONDS = flag('seconds', 20);
+const RATE = flag('rate', 10_000);
+const INFLIGHT = flag('inflight', 1_000);
+const MEAN_MS = (INFLIGHT / RATE) * 1000;
+const GPUS = flag('gpus', 8);
+const ONLY = args.includes('--only-time');
+
+const devices: DeviceInfo[] = [
+  ...Array.from({ length: GPUS }, (_, i): DeviceInfo => ({ id: `gpu${i}`, kind: 'gpu', method: 'counter', sensor: 'nvml', name: 'H100' })),
+  ...[0, 1].map((i): DeviceInfo => ({ id: `package-${i}`, kind: 'cpu', method: 'counter', sensor: 'rapl', name: 'pkg' })),
+  ...[0, 1].map((i): DeviceInfo => ({ id: `dram-${i}`, kind: 'dram', method: 'counter', sensor: 'rapl', name: 'dram' })),
+];
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+}
+
+interface Result { cpuMs: number; finished: number; held: number; errRel: number; maxOpen: number }
+
+function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
+  const clock = createFakeClock(0);
+  const timeline = createEnergyTimeline({ devices });
+  let ledger: Ledger | undefined;
+  let finished = 0;
+  let tracker: RequestTracker;
+  if (policy === 'noop') {
+    const h: WindowHandle = { id: '', firstByte() {}, update() {}, end() { finished++; } };
+    tracker = { open: () => h, inFlight: () => 0 };
+  } else {
+    ledger = createLedger({ timeline, clock, logger: silentLogger, pools: { default: devices.map((d) => d.id) }, policy, idle });
+    ledger.onFinal(() => { finished++; });
+    tracker = ledger;
+  }
+  const r = lcg(42);
+  const ends: WindowHandle[][] = [];
+  const energy = new Float64Array(devices.length);
+  let open = 0;
+  let maxOpen = 0;
+  let id = 0;
+  let carry = 0;
+  const t0 = process.cpuUsage();
+  for (let ms = 0; ms < SECONDS * 1000; ms++) {
+    clock.advance(ms - clock.nowMs());
+    // Sensors: GPUs at 100 ms, RAPL at 250 ms; power varies per sample.
+    let sampled = false;
+    for (let d = 0; d < devices.length; d++) {
+      const every = d < GPUS ? 100 : 250;
+      if (ms % every !== 0) continue;
+      energy[d]! += (d < GPUS ? 300 + 400 * r() : 80) * (every / 1000);
+      timeline.append({ device: devices[d]!.id, tMs: ms, energyJ: energy[d]! });
+      if (d < GPUS) sampled = true;
+    }
+    if (sampled) ledger?.advance();
+    // Requests start and end at distinct sub-millisecond times inside (ms, ms + 1), as on a real clock.
+    carry += RATE / 1000;
+    while (carry >= 1) {
+      carry -= 1;
+      const h = tracker.open({ id: `r${id++}`, pool: 'default', startMs: ms + r(), model: 'llama' });
+      const endAt = ms + Math.max(1, Math.round(r() * 2 * MEAN_MS));
+      (ends[endAt] ??= []).push(h);
+      open++;
+    }
+    const due = ends[ms];
+    if (due !== undefined) {
+      for (const h of due) {
+        h.update({ promptTokens: Math.floor(r() * 2000), completionTokens: Math.floor(r() * 500) });
+        h.end({ endMs: ms + r(), outcome: 'ok', status: 200 });
+        open--;
+      }
+      ends[ms] = undefined as unknown as WindowHandle[];
+    }
+    if (open > maxOpen) maxOpen = open;
+  }
+  const used = process.cpuUsage(t0);
+  let errRel = 0;
+  let held = 0;
+  if (ledger !== undefined) {
+    held = ledger.stats().heldSegments;
+    ledger.flush();
+    const t = ledger.totals();
+    errRel = Math.abs(t.attributedJ + t.unattributedJ - t.measuredJ) / t.measuredJ;
+  }
+  return { cpuMs: (used.user + used.system) / 1000, finished, held, errRel, maxOpen };
+}
+
+const base = run('noop', 'unattributed');
+console.log(`ledger bench: ${SECONDS} s simulated, ${RATE} req/s, ~${INFLIGHT} in flight (mean ${MEAN_MS} ms), ${devices.length} devices`);
+console.log(`baseline loop (no-op tracker): ${(base.cpuMs / SECONDS).toFixed(1)} ms CPU per simulated s`);
+console.log('| policy | idle | finished/s | ledger CPU ms per s | % of one core | held segments at end | conservation rel. err |');
+console.log('|---|---|---|---|---|---|---|');
+for (const [policy, idle] of ONLY ? ([['time', 'unattributed']] as const) : ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const)) {
+  const res = run(policy, idle);
+  const perS = (res.cpuMs - base.cpuMs) / SECONDS;
+  console.log(`| ${policy} | ${idle} | ${Math.round(res.finished / SECONDS)} | ${perS.toFixed(1)} | ${(perS / 10).toFixed(1)} % | ${res.held} | ${res.errRel.toExponential(1)} |`);
+}

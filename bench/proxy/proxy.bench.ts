@@ -1,0 +1,309 @@
+/**
+ * The proxy, side by side in one run (issue 3, bench items a–d): direct to a local upstream, through a
+ * bare Node proxy (bare-proxy.ts: node:http piping with keep-alive, the reference for what any Node
+ * proxy can do), through inferwatt's proxy (createProxy, taps on, a counting tracker: the ledger's own
+ * cost is bench/ledger.bench.ts), and through nginx when `nginx` is on PATH.
+ *
+ *   npx esbuild bench/proxy/proxy.bench.ts --bundle --platform=node --format=esm --packages=external \
+ *     --outfile=.tmp/proxy-bench.mjs && node .tmp/proxy-bench.mjs [--seconds 5] [--connections 32] [--rate 500]
+ *
+ * Each server runs in its own process (this file with --role); the load generator is this process.
+ * (a) throughput: closed loop, --connections keep-alive connections, small JSON chat completion;
+ * (b) latency at a fixed --rate (open loop), p50/p99, added = through − direct;
+ * (c) SSE: 20 events 10 ms apart, time to first byte and per-chunk delay (upstream stamps each event
+ *     with CLOCK_MONOTONIC, shared by all processes of the host);
+ * (d) RSS of the proxy process with 1,000 concurrent open streams.
+ * Everything shares the host's cores; compare ratios within one run, not across runs.
+ * Diagnostics: BENCH_ONLY_THROUGHPUT=1 stops after (a) and prints the raw rows; BENCH_PROFILE_ROLE=inferwatt
+ * (or bare, upstream) runs that process with --cpu-prof into .tmp/prof.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createBareProxy } from './bare-proxy.js';
+import { createSystemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { createProxy, listenProxy } from '../../src/proxy/app.js';
+import type { RequestTracker } from '../../src/attribution/types.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : def;
+};
+const monoNs = () => process.hrtime.bigint();
+
+// A compact chat completion as vLLM sends it (shape of test/fixtures/llm-responses/vllm/*.json).
+const JSON_BODY = Buffer.from(
+  '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":21,"completion_tokens":9}}',
+);
+const SSE_EVENTS = 20;
+const SSE_GAP_MS = 10;
+
+function startUpstream(port: number): void {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/hold') {
+        // a long stream for the RSS test: an event every second until the client goes
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"model":"bench-model","choices":[]}\n\n');
+        const t = setInterval(() => res.write('data: {"choices":[{"delta":{"content":"x"}}]}\n\n'), 1000);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
+      if (req.url === '/sse') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let i = 0;
+        const send = () => {
+          if (res.destroyed) return;
+          if (i === SSE_EVENTS) {
+            res.end(`data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":${SSE_EVENTS}}}\n\ndata: [DONE]\n\n`);
+            return;
+          }
+          res.write(`data: {"t":${monoNs()},"model":"bench-model","choices":[{"delta":{"content":"tok${i++}"}}]}\n\n`);
+          setTimeout(send, SSE_GAP_MS);
+        };
+        send();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': JSON_BODY.length });
+      res.end(JSON_BODY);
+    });
+  });
+  server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => process.send?.({ port: (server.address() as AddressInfo).port }));
+}
+
+async function startRole(role: string, upstream: string): Promise<void> {
+  if (role === 'upstream') return startUpstream(0);
+  if (role === 'bare') {
+    const server = createBareProxy(upstream);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.send?.({ port: (server.address() as AddressInfo).port }));
+    return;
+  }
+  if (role === 'inferwatt') {
+    let ended = 0;
+    const tracker: RequestTracker = {
+      inFlight: () => 0,
+      open: (s) => ({ id: s.id, firstByte() {}, update() {}, end: () => void ended++ }),
+    };
+    const proxy = createProxy({ upstreams: [{ name: 'default', url: upstream }], tracker, clock: createSystemClock(), logger: silentLogger });
+    const { address } = await listenProxy(proxy.app, '127.0.0.1', 0);
+    process.send?.({ port: address.port });
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+}
+
+function spawnRole(role: string, upstream = ''): Promise<Child> {
+  const self = fileURLToPath(import.meta.url);
+  const nodeFlags = role === process.env.BENCH_PROFILE_ROLE ? ['--cpu-prof', '--cpu-prof-dir=.tmp/prof'] : [];
+  const proc = spawn(process.execPath, [...nodeFlags, self, '--role', role, '--upstream', upstream], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    proc.once('message', (m: { port: number }) => resolve({ proc, url: `http://127.0.0.1:${m.port}` }));
+    proc.once('exit', (code) => reject(new Error(`${role} exited ${code}`)));
+  });
+}
+
+function request(agent: http.Agent, base: URL, path: string, onFirst?: (ns: bigint) => void, onData?: (c: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, hostname: base.hostname, port: base.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 17 } }, (res) => {
+      let first = true;
+      res.on('data', (c: Buffer) => {
+        if (first) {
+          first = false;
+          onFirst?.(monoNs());
+        }
+        onData?.(c);
+      });
+      res.on('end', resolve);
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end('{"model":"bench"}');
+  });
+}
+
+async function throughput(url: string, connections: number, seconds: number): Promise<{ rps: number; count: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const base = new URL(url);
+  const until = Date.now() + seconds * 1000;
+  let done = 0;
+  const worker = async () => {
+    while (Date.now() < until) {
+      await request(agent, base, '/v1/chat/completions');
+      done++;
+    }
+  };
+  // warm-up: open the connections
+  await Promise.all(Array.from({ length: connections }, () => request(agent, base, '/v1/chat/completions')));
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: connections }, worker));
+  agent.destroy();
+  return { rps: done / ((Date.now() - t0) / 1000), count: done };
+}
+
+/** CPU time (user + system) a process has used, in ms (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function latencyAtRate(url: string, rate: number, seconds: number, lat: number[]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const base = new URL(url);
+  const total = rate * seconds;
+  const startNs = monoNs();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = startNs + BigInt(Math.round((i * 1e9) / rate));
+    let now = monoNs();
+    if (due > now) {
+      await new Promise((r) => setTimeout(r, Number(due - now) / 1e6));
+      now = monoNs();
+    }
+    const t = monoNs();
+    pending.push(request(agent, base, '/v1/chat/completions').then(() => void lat.push(Number(monoNs() - t) / 1e6)));
+  }
+  await Promise.all(pending);
+  agent.destroy();
+}
+
+async function sse(url: string, streams: number, ttfb: number[], delays: number[]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: streams });
+  const base = new URL(url);
+  const re = /"t":(\d+)/g;
+  await Promise.all(
+    Array.from({ length: streams }, () => {
+      const t0 = monoNs();
+      let tail = '';
+      return request(
+        agent,
+        base,
+        '/sse',
+        (ns) => ttfb.push(Number(ns - t0) / 1e6),
+        (c) => {
+          const now = monoNs();
+          tail += c.toString('latin1');
+          for (const m of tail.matchAll(re)) delays.push(Number(now - BigInt(m[1]!)) / 1e6);
+          tail = tail.slice(tail.lastIndexOf('\n') + 1);
+        },
+      );
+    }),
+  );
+  agent.destroy();
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function rssWithStreams(child: Child, streams: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const base = new URL(child.url);
+  const reqs: http.ClientRequest[] = [];
+  let opened = 0;
+  await new Promise<void>((resolve) => {
+    for (let i = 0; i < streams; i++) {
+      const req = http.request({ agent, hostname: base.hostname, port: base.port, path: '/hold', method: 'POST', headers: { 'content-length': 2 } }, (res) => {
+        res.once('data', () => {
+          if (++opened === streams) resolve();
+        });
+        res.on('error', () => {});
+      });
+      req.on('error', () => {});
+      req.end('{}');
+      reqs.push(req);
+    }
+  });
+  await new Promise((r) => setTimeout(r, 1500)); // a few events flow on every stream
+  const rss = rssMiB(child.proc.pid!);
+  for (const r of reqs) r.destroy();
+  agent.destroy();
+  await new Promise((r) => setTimeout(r, 500));
+  return rss;
+}
+
+async function main(): Promise<void> {
+  const role = flag('role', '');
+  if (role) return startRole(role, flag('upstream', ''));
+  const seconds = Number(flag('seconds', '5'));
+  const connections = Number(flag('connections', '32'));
+  const rate = Number(flag('rate', '500'));
+  const upstream = await spawnRole('upstream');
+  const bare = await spawnRole('bare', upstream.url);
+  const inferwatt = await spawnRole('inferwatt', upstream.url);
+  const targets: [string, Child | { url: string; proc?: undefined }][] = [
+    ['direct', { url: upstream.url }],
+    ['bare node proxy', bare],
+    ['inferwatt', inferwatt],
+  ];
+  const rows: Record<string, Record<string, number>> = {};
+  for (const [name] of targets) rows[name] = { rps: 0, count: 0, cpuMs: 0 };
+  // Rounds of 1 s per target in rotating order, so that the load of the shared host falls on all alike;
+  // the CPU time each proxy process spends per request is the steadier figure.
+  const rounds: Record<string, number[]> = {};
+  for (let round = 0; round < seconds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const [name, t] = targets[(round + k) % targets.length]!;
+      const cpu0 = t.proc ? cpuMs(t.proc.pid!) : 0;
+      const r = await throughput(t.url, connections, 1);
+      const row = rows[name]!;
+      row.count! += r.count;
+      if (t.proc) row.cpuMs! += cpuMs(t.proc.pid!) - cpu0;
+      (rounds[name] ??= []).push(r.rps);
+    }
+  }
+  for (const [name] of targets) {
+    const rs = rounds[name]!.sort((a, b) => a - b);
+    rows[name]!.rps = rs[Math.floor(rs.length / 2)]!;
+    rows[name]!.cpuUsPerReq = (rows[name]!.cpuMs! * 1000) / rows[name]!.count!;
+  }
+  if (process.env.BENCH_ONLY_THROUGHPUT) {
+    console.log(rows);
+    for (const c of [upstream, bare, inferwatt]) c.proc.kill('SIGINT');
+    return;
+  }
+  const lat: Record<string, number[]> = {};
+  const ttfb: Record<string, number[]> = {};
+  const delays: Record<string, number[]> = {};
+  for (let round = 0; round < seconds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const [name, t] = targets[(round + k) % targets.length]!;
+      await latencyAtRate(t.url, rate, 1, (lat[name] ??= []));
+      await sse(t.url, 50, (ttfb[name] ??= []), (delays[name] ??= []));
+    }
+  }
+  for (const [name] of targets) {
+    const [l, f1, d1] = [lat[name]!, ttfb[name]!, delays[name]!].map((a) => a.sort((x, y) => x - y));
+    Object.assign(rows[name]!, { p50: pct(l!, 50), p99: pct(l!, 99), ttfbP50: pct(f1!, 50), chunkDelayP50: pct(d1!, 50), chunkDelayP99: pct(d1!, 99) });
+  }
+  for (const [name, t] of targets) if (t.proc) rows[name]!.rss1000 = await rssWithStreams(t as Child, 1000);
+  for (const c of [upstream, bare, inferwatt]) c.proc.kill();
+
+  const d = rows.direct!;
+  const b = rows['bare node proxy']!;
+  const f = (x: number | undefined, n = 2) => (x === undefined ? '—' : x.toFixed(n));
+  console.log(`\nnode ${process.version}, ${seconds} s per measurement, ${connections} connections, ${rate} req/s fixed rate, 50 SSE streams × ${SSE_EVENTS} events per round; rounds of 1 s per target in rotating order\n`);
+  console.log('| path | req/s (a), median of rounds | vs bare | proxy CPU µs/request | vs bare | p50 ms (b) | p99 ms | +p50 ms vs direct | +p99 ms | SSE TTFB p50 ms (c) | chunk delay p50 / p99 ms | RSS MiB, 1,000 streams (d) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [name] of targets) {
+    const r = rows[name]!;
+    console.log(
+      `| ${name} | ${f(r.rps, 0)} | ${name === 'direct' ? '—' : f(r.rps! / b.rps!, 2)} | ${name === 'direct' ? '—' : f(r.cpuUsPerReq, 0)} | ${name === 'direct' ? '—' : f(r.cpuUsPerReq! / b.cpuUsPerReq!, 2)} | ${f(r.p50)} | ${f(r.p99)} | ${name === 'direct' ? '—' : f(r.p50! - d.p50!)} | ${name === 'direct' ? '—' : f(r.p99! - d.p99!)} | ${f(r.ttfbP50)} | ${f(r.chunkDelayP50)} / ${f(r.chunkDelayP99)} | ${f(r.rss1000, 0)} |`,
+    );
+  }
+}
+
+void main();
+process.on('SIGINT', () => process.exit(0)); // lets --cpu-prof write its profile

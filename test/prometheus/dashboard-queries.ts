@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { PrometheusHandle } from '../helpers/prometheus.js';
-import { DASHBOARDS_DIR, RULES_DIR, loadRules, recordedNames, type RuleFile } from './promql-names.js';
+import { DASHBOARDS_DIR, RULES_DIR, loadRules, recordedNames, ruleFiles, type RuleFile } from './promql-names.js';
 
 /**
  * What "every panel shows data" means when run against a real Prometheus: each dashboard query, with
@@ -67,14 +67,19 @@ export async function emptyDashboardQueries(prom: PrometheusHandle): Promise<str
   return empty;
 }
 
-/** Recording rules whose series is absent. The per-model threshold overrides exist only where added. */
+/**
+ * Recording rules loaded in `prom` whose series is absent, and the rules of this repository's
+ * inferwatt-*.rules.yml files that were not loaded at all. (The per-model threshold overrides exist
+ * only where an operator adds them, so they are in neither list.)
+ */
 export async function emptyRecordingRules(prom: PrometheusHandle): Promise<string[]> {
-  const empty: string[] = [];
-  for (const name of recordedNames()) {
+  const loaded = (await prom.rules()).flatMap((g) => g.rules.filter((r) => r.type === 'recording').map((r) => r.name));
+  const problems = [...recordedNames()].filter((n) => !loaded.includes(n)).map((n) => `${n}: not loaded`);
+  for (const name of new Set(loaded)) {
     const res = await prom.query(name).catch(() => []);
-    if (res.length === 0) empty.push(name);
+    if (res.length === 0) problems.push(`${name}: no data`);
   }
-  return empty;
+  return problems;
 }
 
 /**
@@ -97,5 +102,6 @@ export async function testRuleFiles(co2eThresholdGrams: number, forDuration = '0
   const alertsFile = join(dir, 'inferwatt-alerts.rules.yml');
   await writeFile(thresholdsFile, stringify(thresholds));
   await writeFile(alertsFile, stringify(alerts));
-  return [join(RULES_DIR, 'inferwatt-recording.rules.yml'), thresholdsFile, alertsFile];
+  // Every other rule file as it is, so that what is checked is what the example config loads.
+  return ruleFiles().map((f) => (f.endsWith('/inferwatt-thresholds.rules.yml') ? thresholdsFile : f.endsWith('/inferwatt-alerts.rules.yml') ? alertsFile : f));
 }

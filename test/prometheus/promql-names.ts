@@ -78,6 +78,7 @@ export const DASHBOARDS_DIR = join(REPO_ROOT, 'dashboards');
 export interface RuleFileRule { record?: string; alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
 export interface RuleFile { groups: { name: string; rules: RuleFileRule[] }[] }
 
+/** Every `*.rules.yml` file of config/prometheus/rules (what the example prometheus.yml loads). */
 export function ruleFiles(dir = RULES_DIR): string[] {
   return readdirSync(dir).filter((f) => /\.rules\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
 }

@@ -30,7 +30,8 @@ const RATE = flag('rate', 10_000);
 const INFLIGHT = flag('inflight', 1_000);
 const MEAN_MS = (INFLIGHT / RATE) * 1000;
 const GPUS = flag('gpus', 8);
-const ONLY = args.includes('--only-time');
+const onlyAt = args.indexOf('--only');
+const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 
 const devices: DeviceInfo[] = [
   ...Array.from({ length: GPUS }, (_, i): DeviceInfo => ({ id: `gpu${i}`, kind: 'gpu', method: 'counter', sensor: 'nvml', name: 'H100' })),
@@ -116,7 +117,8 @@ console.log(`ledger bench: ${SECONDS} s simulated, ${RATE} req/s, ~${INFLIGHT} i
 console.log(`baseline loop (no-op tracker): ${(base.cpuMs / SECONDS).toFixed(1)} ms CPU per simulated s`);
 console.log('| policy | idle | finished/s | ledger CPU ms per s | % of one core | held segments at end | conservation rel. err |');
 console.log('|---|---|---|---|---|---|---|');
-for (const [policy, idle] of ONLY ? ([['time', 'unattributed']] as const) : ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const)) {
+const scenarios = ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const).filter(([p]) => ONLY === undefined || p === ONLY);
+for (const [policy, idle] of scenarios) {
   const res = run(policy, idle);
   const perS = (res.cpuMs - base.cpuMs) / SECONDS;
   console.log(`| ${policy} | ${idle} | ${Math.round(res.finished / SECONDS)} | ${perS.toFixed(1)} | ${(perS / 10).toFixed(1)} % | ${res.held} | ${res.errRel.toExponential(1)} |`);

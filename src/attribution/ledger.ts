@@ -351,31 +351,35 @@ export function createLedger(opts: LedgerOptions): Ledger {
   // ---- event heap (by time, then insertion order, so a window's start precedes its end) ----
   const evLess = (a: Ev, b: Ev): boolean => a.t < b.t || (a.t === b.t && a.s < b.s);
   const heapPush = (h: Ev[], ev: Ev): void => {
+    // Sift up with a hole instead of swaps.
+    let i = h.length;
     h.push(ev);
-    let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!evLess(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!evLess(ev, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = ev;
   };
   const heapPop = (h: Ev[]): Ev | undefined => {
     const top = h[0];
     const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
+    const len = h.length;
+    if (len > 0 && last !== undefined) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= len) break;
         const r = l + 1;
-        let m = i;
-        if (l < h.length && evLess(h[l]!, h[m]!)) m = l;
-        if (r < h.length && evLess(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
+        const c = r < len && evLess(h[r]!, h[l]!) ? r : l;
+        const child = h[c]!;
+        if (!evLess(child, last)) break;
+        h[i] = child;
+        i = c;
       }
+      h[i] = last;
     }
     return top;
   };

@@ -19,6 +19,8 @@ describe('ledger: hand-computed schedules at constant 300 W (time policy)', () =
     expect(a.complete).toBe(true);
     expect(a.idleShareJ).toBe(0);
     expect(a.durationMs).toBe(2000);
+    // The fake clock's wall time starts at 2026-01-01T00:00:00Z for monotonic 0.
+    expect(a.startedAt).toBe('2026-01-01T00:00:01.000Z');
     expect(a.status).toBe(200);
     const t = h.ledger.totals();
     // 5 s × 300 W = 1500 J measured; 900 J idle.
@@ -243,5 +245,103 @@ describe('ledger: faults', () => {
     expect(h.records.get('x')!.complete).toBe(false);
     expect(h.records.get('x')!.energyJ.total).toBe(0);
     expect(h.ledger.stats().unknownPool).toBe(1);
+  });
+});
+
+describe('ledger: bounds and edge cases', () => {
+  it('tokens: a window open for a long time holds at most maxPendingWindows segments; the rest are split as time shares, conserving energy', () => {
+    const h = harness([device('gpu0')], { policy: 'tokens', idle: 'unattributed', maxPendingWindows: 50 });
+    const long = h.ledger.open({ id: 'long', pool: 'default', startMs: 0 });
+    let maxHeld = 0;
+    for (let i = 0; i < 500; i++) {
+      const t = i * 20;
+      h.timeline.append({ device: 'gpu0', tMs: t, energyJ: 0.3 * t });
+      const w = h.ledger.open({ id: `s${i}`, pool: 'default', startMs: t + 1 });
+      w.update({ completionTokens: 10 });
+      w.end({ endMs: t + 11, outcome: 'ok' });
+      h.ledger.advance();
+      maxHeld = Math.max(maxHeld, h.ledger.stats().heldSegments);
+    }
+    expect(maxHeld).toBeLessThanOrEqual(51);
+    expect(h.ledger.stats().forcedSplits).toBeGreaterThan(0);
+    // Split before `long` ended, so those short requests are final already.
+    expect(h.records.size).toBeGreaterThan(400);
+    long.end({ endMs: 10_000, outcome: 'ok' });
+    h.timeline.append({ device: 'gpu0', tMs: 10_000, energyJ: 3000 });
+    h.ledger.advance();
+    expect(h.records.size).toBe(501);
+    const t = h.ledger.totals();
+    close(t.measuredJ, 3000);
+    close(t.attributedJ + t.unattributedJ, 3000);
+  });
+
+  it('tokens: a segment is split once held longer than maxHoldMs', () => {
+    const h = harness([device('gpu0')], { policy: 'tokens', idle: 'unattributed', maxHoldMs: 1000 });
+    feedConstant(h.timeline, 'gpu0', 300, 0, 3000, 100);
+    h.ledger.open({ id: 'long', pool: 'default', startMs: 0 });
+    const s = h.ledger.open({ id: 's', pool: 'default', startMs: 1000 });
+    s.end({ endMs: 2000, outcome: 'ok' });
+    h.ledger.advance();
+    expect(h.records.has('s')).toBe(false);
+    h.clock.advance(2500); // the ledger's timer checks held segments at least once a second
+    // Both unknown-token (time share) for [1,2] s: 150 J.
+    close(h.records.get('s')!.energyJ.total, 150);
+    expect(h.ledger.stats().forcedSplits).toBeGreaterThan(0);
+  });
+
+  it('time: a window open for a long time holds nothing, whatever the traffic around it', () => {
+    const h = harness([device('gpu0')], { policy: 'time', idle: 'unattributed' });
+    h.ledger.open({ id: 'long', pool: 'default', startMs: 0 });
+    for (let i = 0; i < 1000; i++) {
+      const t = i * 10;
+      h.timeline.append({ device: 'gpu0', tMs: t, energyJ: 0.3 * t });
+      h.ledger.open({ id: `s${i}`, pool: 'default', startMs: t + 1 }).end({ endMs: t + 6, outcome: 'ok' });
+      h.ledger.advance();
+      expect(h.ledger.stats().heldSegments).toBe(0);
+    }
+    expect(h.ledger.stats().pendingWindows).toBeLessThanOrEqual(2);
+  });
+
+  it('a request that started before the timeline had data is clamped to it and marked complete:false', () => {
+    const h = harness([device('gpu0')], { policy: 'time', idle: 'unattributed' });
+    feedConstant(h.timeline, 'gpu0', 300, 1000, 5000, 100);
+    h.ledger.open({ id: 'early', pool: 'default', startMs: 0 }).end({ endMs: 2000, outcome: 'ok' });
+    h.ledger.advance();
+    const r = h.records.get('early')!;
+    expect(r.complete).toBe(false);
+    close(r.energyJ.total, 300); // only [1,2] s was measured
+    expect(h.ledger.stats().lateEvents).toBe(1);
+  });
+
+  it('a listener that throws does not stop the others or the ledger', () => {
+    const h = harness([device('gpu0')], { policy: 'time', idle: 'unattributed' });
+    const seen: string[] = [];
+    h.ledger.onFinal(() => { throw new Error('boom'); });
+    const off = h.ledger.onFinal((r) => seen.push(r.id));
+    feedConstant(h.timeline, 'gpu0', 300, 0, 5000, 100);
+    h.ledger.open({ id: 'a', pool: 'default', startMs: 1000.7 }).end({ endMs: 1500, outcome: 'ok' });
+    h.ledger.advance();
+    expect(seen).toEqual(['a']);
+    expect(h.records.get('a')!.startedAt).toBe('2026-01-01T00:00:01.000Z');
+    off();
+    h.ledger.open({ id: 'b', pool: 'default', startMs: 2000 }).end({ endMs: 2500, outcome: 'ok' });
+    h.ledger.advance();
+    expect(seen).toEqual(['a']);
+    expect(h.records.has('b')).toBe(true);
+  });
+
+  it('updates after end and a second end are ignored; tokens reported before end are kept', () => {
+    const h = harness([device('gpu0')], { policy: 'tokens', idle: 'unattributed' });
+    feedConstant(h.timeline, 'gpu0', 300, 0, 5000, 100);
+    const w = h.ledger.open({ id: 'a', pool: 'default', startMs: 1000, model: 'm1', tenant: 't' });
+    w.firstByte(1100);
+    w.update({ model: 'm2', promptTokens: 12, completionTokens: 34 });
+    w.end({ endMs: 2000, outcome: 'ok', status: 200 });
+    w.update({ completionTokens: 99 });
+    w.end({ endMs: 3000, outcome: 'error' });
+    h.ledger.advance();
+    const r = h.records.get('a')!;
+    expect(r).toMatchObject({ model: 'm2', tenant: 't', promptTokens: 12, completionTokens: 34, ttfbMs: 100, endMs: 2000, outcome: 'ok', status: 200 });
+    expect(h.ledger.stats().ignoredCalls).toBe(2);
   });
 });

@@ -7,8 +7,10 @@
  *   parsed: the first ones until the model is known, those with an in-band error, and the LAST one that
  *   may carry usage (kept as a reference and parsed once at the end, so continuous usage on every chunk
  *   costs one parse, not one per token).
- * - JSON: the body is kept up to `maxParseBytes` and parsed once at the end; a larger body is not
- *   parsed (tokens unknown).
+ * - JSON: the body is kept up to `maxParseBytes` and parsed once at the end. A larger body (an
+ *   embeddings batch easily passes 1 MiB) is not parsed: only its last 64 KiB are kept, and the members
+ *   that carry usage there (`"usage": {…}`, `"model": "…"`, Ollama's counts) are cut out and parsed alone
+ *   (tail.ts). Best effort: whether such a member is top-level is not checked.
  * - Content-Encoding gzip/deflate/br: a copy is decompressed with node:zlib for the tap only (the client
  *   gets the original bytes); other encodings (zstd, stacked codings) are not read: tokens unknown.
  * A body that does not parse leaves its tokens unknown, never 0.
@@ -18,6 +20,7 @@ import { createNdjsonReader } from './ndjson.js';
 import { hasAnyMarker, isDoneSentinel } from './json-scan.js';
 import type { ApiId } from './routes.js';
 import { createSseReader } from './sse.js';
+import { createTailWindow, readTail } from './tail.js';
 import { createUsageState, ERROR_MARKERS, finalMarkersFor, readDocument, type UsageState } from './usage/index.js';
 
 export type Framing = 'json' | 'sse' | 'ndjson';
@@ -122,6 +125,7 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
   let ndjson: ReturnType<typeof createNdjsonReader> | undefined;
   let jsonPieces: Buffer[] | null = [];
   let jsonBytes = 0;
+  let tail: ReturnType<typeof createTailWindow> | undefined;
 
   const start = (first: Buffer) => {
     framing ??= sniff(first, api);
@@ -146,10 +150,15 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
       if (!sse && !ndjson && jsonPieces !== null && jsonBytes === 0) start(chunk);
       if (sse) return sse.push(chunk);
       if (ndjson) return ndjson.push(chunk);
+      if (tail) return tail.push(chunk);
       if (jsonPieces === null) return;
       jsonBytes += chunk.length;
       if (jsonBytes > maxParseBytes) {
-        jsonPieces = null; // over the bound: forwarded, not read
+        // over the bound: forwarded, not parsed; only the end of the body is kept for its usage
+        tail = createTailWindow(retain);
+        for (const p of jsonPieces) tail.push(p);
+        tail.push(chunk);
+        jsonPieces = null;
         unread = 'too_large';
         return;
       }
@@ -158,6 +167,10 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
     end(complete, done) {
       if (sse) sse.finish(complete);
       else if (ndjson) ndjson.finish(complete);
+      else if (tail) {
+        if (complete && readTail(tail.bytes(), state, api)) unread = undefined;
+        tail = undefined;
+      }
       else if (jsonPieces !== null && jsonBytes > 0) {
         if (complete) {
           state.documents++;

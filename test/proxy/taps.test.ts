@@ -81,11 +81,11 @@ describe('response tap edge cases', () => {
     expect(got(r)).toEqual({ model: 'gpt-4-0125-preview', promptTokens: 3, completionTokens: 4, errorSeen: false });
   });
 
-  it('a JSON body over maxParseBytes is not parsed: tokens unknown, reason too_large', async () => {
+  it('a JSON body over maxParseBytes is not parsed whole; usage and model at its end are still read', async () => {
     const c = find('openai/chat-nonstream-gpt35.json');
-    const r = await runTap(c, [fixtureBody(c)], { maxParseBytes: 100 });
-    expect(r.unread).toBe('too_large');
-    expect(r.completionTokens).toBeUndefined();
+    const r = await runTap(c, splitBytes(fixtureBody(c), 50), { maxParseBytes: 100 });
+    expect(got(r)).toEqual(expected(c));
+    expect(r.unread).toBeUndefined();
   });
 
   it('a stream cut before its usage event (complete=false) keeps the model, tokens unknown', async () => {
@@ -173,5 +173,45 @@ describe('request tap', () => {
     const t = createRequestTap(100, undefined, undefined);
     t.write(Buffer.from('{"model":'));
     expect(t.end()).toEqual({ model: undefined, stream: undefined, unread: 'invalid' });
+  });
+});
+
+describe('JSON bodies over the parse bound', () => {
+  it('an embeddings batch over maxParseBytes: model and usage are read from the last bytes', async () => {
+    // Derived from the recorded openai/embeddings-3-small-dim256.json: its one `data` entry repeated
+    // 400 times (≈ 2 MiB), model and usage left as recorded, at the end.
+    const rec = JSON.parse(fixtureBody(FIXTURES.find((f) => f.file === 'openai/embeddings-3-small-dim256.json')!).toString()) as { data: unknown[] };
+    rec.data = Array.from({ length: 400 }, () => rec.data[0]);
+    const big = Buffer.from(JSON.stringify(rec, null, 2));
+    expect(big.length).toBeGreaterThan(1024 * 1024);
+    const c: FixtureCase = { file: 'x.json', path: '/v1/embeddings', api: 'openai.embeddings', model: undefined, prompt: undefined, completion: undefined };
+    const r = await runTap(c, splitBytes(big, 16 * 1024));
+    expect(got(r)).toEqual({ model: 'text-embedding-3-small', promptTokens: 2, completionTokens: 0, errorSeen: false });
+    expect(r.unread).toBeUndefined();
+  });
+
+  it('an Ollama /api/embed body over the bound: prompt_eval_count from the last bytes', async () => {
+    const rec = JSON.parse(fixtureBody(FIXTURES.find((f) => f.file === 'ollama/api-embed-nomic.json')!).toString()) as { embeddings: unknown[] };
+    rec.embeddings = Array.from({ length: 200 }, () => rec.embeddings[0]);
+    const big = Buffer.from(JSON.stringify(rec));
+    const c: FixtureCase = { file: 'x.json', path: '/api/embed', api: 'ollama.embed', model: undefined, prompt: undefined, completion: undefined };
+    const r = await runTap(c, splitBytes(big, 10_000), { maxParseBytes: 64 * 1024 });
+    expect(r.promptTokens).toBe(2);
+    expect(r.completionTokens).toBe(0);
+  });
+
+  it('a member name found as a string value ("role": "model") is not taken for the member', async () => {
+    const big = Buffer.from(JSON.stringify({ data: 'x'.repeat(5000), model: 'm-1', usage: { prompt_tokens: 4, completion_tokens: 5 }, parts: [{ role: 'model' }] }));
+    const c: FixtureCase = { file: 'x.json', path: '/v1/chat/completions', api: 'openai.chat', model: undefined, prompt: undefined, completion: undefined };
+    const r = await runTap(c, [big], { maxParseBytes: 1000 });
+    expect(got(r)).toEqual({ model: 'm-1', promptTokens: 4, completionTokens: 5, errorSeen: false });
+  });
+
+  it('a large body without usage at its end stays unknown (too_large)', async () => {
+    const big = Buffer.from(JSON.stringify({ usage: { prompt_tokens: 1, completion_tokens: 1 }, data: 'x'.repeat(300_000) }));
+    const c: FixtureCase = { file: 'x.json', path: '/v1/chat/completions', api: 'openai.chat', model: undefined, prompt: undefined, completion: undefined };
+    const r = await runTap(c, [big], { maxParseBytes: 1000 });
+    expect(r.promptTokens).toBeUndefined();
+    expect(r.unread).toBe('too_large');
   });
 });

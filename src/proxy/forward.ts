@@ -3,7 +3,8 @@
  * chunk is written to the client as it arrives, with backpressure), the taps reading on the side.
  *
  * Timeline of a window: open at receipt; firstByte when the first body byte is written to the client
- * (headers alone are not a first byte: an SSE server sends its headers before the first token); end on
+ * (headers alone are not a first byte: an SSE server sends its headers before the first token; a
+ * response without a body gets it when it ends); end on
  * 'finish' (the last byte handed to the OS), or when the client goes away (`aborted`), or when the
  * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
  * a whole one).
@@ -48,6 +49,8 @@ export interface Forwarder {
   /** Cuts every request in flight (their windows end `aborted`). */
   abortAll(): void;
 }
+
+const ignore = (): void => {};
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNABORTED']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
@@ -221,6 +224,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       }
       status = r.statusCode ?? 502;
       if (status >= 500) reportError('status_5xx');
+      // Trailers of the upstream (rare for LLM servers) are not forwarded.
       res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
       // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
       if (r.headers['content-length'] === undefined) res.flushHeaders();
@@ -232,15 +236,24 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           maxParseBytes: maxParseBodyBytes,
         });
       }
+      let drainHooked = false;
       r.on('data', (chunk: Buffer) => {
         win.firstByte();
-        if (!res.write(chunk)) r.pause();
+        if (!res.write(chunk)) {
+          // backpressure: the client reads slower than the upstream writes
+          r.pause();
+          if (!drainHooked) {
+            drainHooked = true;
+            res.on('drain', () => r.resume());
+          }
+        }
         tap?.write(chunk);
       });
-      r.on('end', () => res.end());
-      r.on('error', () => {
-        /* reported on 'close' through `complete` */
+      r.on('end', () => {
+        win.firstByte(); // a response without a body: its headers were its first bytes
+        res.end();
       });
+      r.on('error', ignore); // reported on 'close' through `complete`
       r.on('close', () => {
         if (r.complete || clientGone) return;
         // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
@@ -252,7 +265,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
     });
 
-    res.on('drain', () => upRes?.resume());
     res.once('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
     res.once('close', () => {
       if (res.writableFinished || win.ended) {
@@ -266,9 +278,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       upReq.destroy();
       upRes?.destroy();
     });
-    req.on('error', () => {
-      /* a client that aborts its upload: 'close' on res handles it */
-    });
+    req.on('error', ignore); // a client that aborts its upload: 'close' on res handles it
 
     req.pipe(upReq);
   }

@@ -162,6 +162,13 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
     expect(get.headers['x-inferwatt-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const head = await rawRequest(rig.url, { method: 'HEAD', path: '/health' });
     expect(head.headers['x-inferwatt-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    await rig.tracker.windowsEnded(rig.tracker.windows.length);
+    const w = rig.tracker.byId(head.headers['x-inferwatt-request-id'] as string)!;
+    expect(w.start.method).toBe('HEAD');
+    expect(w.start.api).toBeUndefined();
+    // no body: the first byte is when the response (headers) went out
+    expect(w.firstByteMs).toBeDefined();
+    expect(w.end).toMatchObject({ status: 200, outcome: 'ok' });
   });
 
   it('malformed JSON from the upstream is forwarded untouched; its tokens stay unknown, not 0', async () => {

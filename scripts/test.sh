@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund
 if [ -f scripts/install-prometheus.sh ]; then bash scripts/install-prometheus.sh; fi
 npm run build
+npm run typecheck
 mkdir -p .tmp
 npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-report.json

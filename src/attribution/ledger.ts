@@ -170,8 +170,10 @@ class Seg {
   subU = 0; subk = 0; subKPos = 0; subK = 0;
   closed = false;
   closedAtMs = 0;
-  /** Running integrals just after this segment, set when it is split. */
-  cum: number[] | undefined = undefined;
+  /** Split: its energy is in the pool's running integrals. */
+  resolved = false;
+  /** Windows whose first segment follows this one: they copy the integrals when this one is split. */
+  starters: Win[] | undefined = undefined;
   /** Windows whose last segment this is. */
   enders: Win[] | undefined = undefined;
   e: number[];
@@ -223,13 +225,16 @@ class Win implements WindowHandle {
   late = false;
   hasFirst = false;
   firstSeq = 0;
-  from: Seg | null = null;
+  /** Seq of the segment before its first one (0: none); `snap` holds the integrals just after it. */
+  fromSeq = 0;
   last: Seg | null = null;
-  split: Seg | null = null;
+  /** `tokens`: the last segment split while it was still open (counted unknown-token up to there). */
+  splitSeq = 0;
+  splitSnap: number[] | undefined = undefined;
   emitted = false;
-  given: Seg | undefined = undefined;
+  givenSeq = 0;
   act: number[] | undefined = undefined;
-  /** `time` policy: the running integrals when it became active, and when its record was given early. */
+  /** The running integrals when it became active, and when its record was given early (lag). */
   snap: number[] | undefined = undefined;
   snapGiven: number[] | undefined = undefined;
   amort: AmortWin | undefined = undefined;
@@ -439,7 +444,11 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (!w.inActive) continue;
       w.hasFirst = true;
       w.firstSeq = seg.seq;
-      w.from = P.newest;
+      const prev = P.newest;
+      w.fromSeq = prev?.seq ?? 0;
+      // All split up to prev (or nothing yet): the integrals are those just after prev.
+      if (prev === null || prev.resolved) w.snap = P.cum.slice();
+      else (prev.starters ??= []).push(w);
     }
     P.awaiting.length = 0;
     P.newest = seg;
@@ -614,7 +623,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (w.hasFirst) {
       const last = P.newest!;
       w.last = last;
-      if (last.cum !== undefined) onActiveFinal(w);
+      if (last.resolved) onActiveFinal(w);
       else (last.enders ??= []).push(w);
     } else {
       onActiveFinal(w); // active in no piece: 0 J (zero-length, or nothing measured while it ran)
@@ -650,11 +659,14 @@ export function createLedger(opts: LedgerOptions): Ledger {
       compAdd(P.carryK, -s.subK);
       if (P.carryKPos === 0) { P.carryK.hi = 0; P.carryK.lo = 0; }
     }
-    s.cum = cum.slice();
+    s.resolved = true;
     s.e = EMPTY;
     P.head++;
     P.headSeq = s.seq + 1;
     P.lastResolved = s;
+    const starters = s.starters;
+    s.starters = undefined;
+    if (starters !== undefined) for (const w of starters) w.snap = cum.slice();
     const enders = s.enders;
     s.enders = undefined;
     if (enders !== undefined) for (const w of enders) onActiveFinal(w);
@@ -679,22 +691,22 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
   };
 
-  /** Window w's energy per device over its segments after `from` up to `to` (both split). */
-  const winEnergy = (P: PoolState, w: Win, from: Seg | null, to: Seg, out: number[]): void => {
+  /**
+   * `tokens`: window w's energy per device from the integrals `cf` (just after segment fromSeq) to the
+   * current ones (just after the newest split segment, its last one).
+   */
+  const winEnergy = (P: PoolState, w: Win, cf: number[] | undefined, fromSeq: number, out: number[]): void => {
     const D = P.D;
-    const ct = to.cum!;
-    const cf = from?.cum;
+    const ct = P.cum;
     const diff = (b: number[], a: number[] | undefined, j: number): number =>
       a === undefined ? b[j]! + b[j + D]! : b[j]! - a[j]! + (b[j + D]! - a[j + D]!);
-    const sp = w.split;
-    const useSplit = sp !== null && sp.seq > (from?.seq ?? 0) && sp.seq <= to.seq;
+    const cs = w.splitSnap;
+    const useSplit = cs !== undefined && w.splitSeq > fromSeq;
     for (let i = 0; i < D; i++) {
       let v: number;
-      if (!tokens || !w.known) v = diff(ct, cf, i);
-      else if (useSplit) {
-        const cs = sp!.cum!;
-        v = diff(cs, cf, i) + w.d * diff(ct, cs, 2 * D + i) + diff(ct, cs, 4 * D + i);
-      } else v = w.d * diff(ct, cf, 2 * D + i) + diff(ct, cf, 4 * D + i);
+      if (!w.known) v = diff(ct, cf, i);
+      else if (useSplit) v = diff(cs, cf, i) + w.d * diff(ct, cs, 2 * D + i) + diff(ct, cs, 4 * D + i);
+      else v = w.d * diff(ct, cf, 2 * D + i) + diff(ct, cf, 4 * D + i);
       out[i] = v;
     }
   };
@@ -708,7 +720,13 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const onActiveFinal = (w: Win): void => {
     const P = w.pool!;
     const act = zeros(P.D);
-    if (w.hasFirst && w.last !== null) winEnergy(P, w, w.emitted ? (w.given ?? w.from) : w.from, w.last, act);
+    if (w.hasFirst && w.last !== null) {
+      const early = w.emitted && w.snapGiven !== undefined;
+      winEnergy(P, w, early ? w.snapGiven : w.snap, early ? w.givenSeq : w.fromSeq, act);
+    }
+    w.snap = undefined;
+    w.snapGiven = undefined;
+    w.splitSnap = undefined;
     finishActive(P, w, act);
   };
 
@@ -846,8 +864,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
     } else if (w.inActive && w.hasFirst) {
       closeCur(P);
       resolveHead(P, P.newest!.seq);
-      winEnergy(P, w, w.from, P.newest!, act);
-      w.given = P.newest!;
+      winEnergy(P, w, w.snap, w.fromSeq, act);
+      w.snapGiven = P.cum.slice();
+      w.givenSeq = P.newest!.seq;
     }
     w.act = act;
     const am = w.amort;
@@ -966,7 +985,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (tokens && w.hasFirst) {
         // Its segments split while it was open counted it as unknown-token: remember where they stop.
         const lr = P.lastResolved;
-        if (lr !== null && lr.seq >= w.firstSeq) w.split = lr;
+        if (lr !== null && lr.seq >= w.firstSeq) {
+          w.splitSeq = lr.seq;
+          w.splitSnap = P.cum.slice(); // the integrals just after lr
+        }
         const a = Math.max(w.firstSeq, P.headSeq);
         const b = P.newest!.seq;
         if (a <= b) {

@@ -39,17 +39,24 @@ import type {
  * ledger therefore merges the pieces between two window events into one *segment* (one set of active
  * windows) and reads each device's energy once per segment piece.
  *
- * Work is O(devices) per segment and per window, never O(active windows) per piece: segments do not list
- * their windows. Each pool keeps running integrals per device, compensated (comp-sum.ts):
+ * Work is O(devices) per window event and per sample point, never O(active windows) per piece: nothing
+ * lists the windows of a piece. Each pool keeps running integrals per device, compensated (comp-sum.ts):
  *   T += E / n                       (every window's time share),
  *   A += E × k / (n × K)             (per unit of density, for known-token windows; K = Σ their densities),
  *   Z += E / n  when K = 0            (known windows with all-zero densities fall back to time shares).
- * A window's energy is the difference of the integrals over its segments: T for `time` and for windows
- * whose tokens are unknown, d × ΔA + ΔZ for a known window of density d. Under `tokens` a segment's
- * k and K are final only once all its windows have ended, so segments are *held* until then (`held`,
- * bounded by `maxPendingWindows` segments and `maxHoldMs`; past either bound the oldest segment is split
- * with its still-open windows counted as unknown-token, i.e. time share). A window that ends after some
- * of its segments were already split adds its density to the rest with a difference array (O(1)).
+ * A window's energy is the difference of the integrals between its start and its end: T for `time` and
+ * for windows whose tokens are unknown, d × ΔA + ΔZ for a known window of density d.
+ * - `time`: the split of a piece is known at once, so T advances as energy arrives and a window keeps
+ *   one copy of T from its start; nothing else is held, however long a window stays open.
+ * - `tokens`: a piece's k and K are final only once all its windows have ended, so runs of pieces with one
+ *   active set (*segments*, one per window start/end, not one per sample) are held and split in order
+ *   when they are. Holding is bounded by `maxPendingWindows` segments and `maxHoldMs` per pool; past
+ *   either bound the oldest segment is split with its still-open windows counted as unknown-token, i.e.
+ *   time share. A window that ends after some of its segments were already split adds its density to
+ *   the held rest with a difference array (O(1)), and keeps the integrals at that point (splitSnap).
+ * A piece's energy per device is interpolated between the timeline's own points (loaded once per
+ * advance with `pointTimesBetween` and `energyAt`): the timeline is linear between points, so this is
+ * the timeline's value, without a search per piece.
  *
  * ## Finality
  * A record is final when the timeline covers its end and the segments up to its end are split (and,

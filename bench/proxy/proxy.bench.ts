@@ -102,7 +102,7 @@ interface Child {
 
 function spawnRole(role: string, upstream = ''): Promise<Child> {
   const self = fileURLToPath(import.meta.url);
-  const nodeFlags = role === process.env.BENCH_PROFILE_ROLE ? ['--cpu-prof', '--cpu-prof-dir=.tmp/prof'] : [];
+  const nodeFlags = (process.env.BENCH_PROFILE_ROLE ?? '').split(',').includes(role) ? ['--cpu-prof', `--cpu-prof-dir=.tmp/prof/${role}`] : [];
   const proc = spawn(process.execPath, [...nodeFlags, self, '--role', role, '--upstream', upstream], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('message', (m: { port: number }) => resolve({ proc, url: `http://127.0.0.1:${m.port}` }));

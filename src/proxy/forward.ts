@@ -94,7 +94,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     trackerFailures: 0,
     upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
   };
-  const active = new Set<{ abort(): void }>();
+  const active = new Set<ServerResponse>();
 
   const reportError = (reason: UpstreamErrorReason) => {
     stats.upstreamErrors[reason]++;
@@ -117,13 +117,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const method = req.method ?? 'GET';
     const api = recognizeApi(method, apiPath);
     const tenant = tenantOf(req, tenantHeader);
-    const win = openWindow(
-      tracker,
-      clock,
-      logger,
-      { id, pool: upstream.name, startMs, method, ...(api ? { api } : {}), ...(tenant !== undefined ? { tenant } : {}) },
-      stats,
-    );
+    // `api`/`tenant` may be undefined: an absent optional field (no spread objects on the hot path)
+    const win = openWindow(tracker, clock, logger, { id, pool: upstream.name, startMs, method, api, tenant }, stats);
 
     // Request body: streamed to the upstream; the tap keeps at most maxParseBodyBytes to learn model/stream.
     const cl = req.headers['content-length'];
@@ -155,16 +150,11 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     let timedOut = false;
     let cancelTimer: (() => void) | undefined;
 
-    const entry = {
-      abort() {
-        res.destroy();
-      },
-    };
-    active.add(entry);
+    active.add(res);
 
     const finishWindow = (outcomeOverride: 'aborted' | 'error' | undefined, complete: boolean) => {
       const endMs = clock.nowMs();
-      active.delete(entry);
+      active.delete(res);
       if (win.ended) return;
       const close = (r: TapResult | undefined) => win.end(endMs, status, outcomeOverride ?? outcomeOf(status, r), r);
       if (tap) {
@@ -268,7 +258,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     res.once('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
     res.once('close', () => {
       if (res.writableFinished || win.ended) {
-        active.delete(entry);
+        active.delete(res);
         return;
       }
       // The client went away first: cancel the upstream request (the server stops generating).
@@ -288,7 +278,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     active: () => active.size,
     stats,
     abortAll() {
-      for (const e of [...active]) e.abort();
+      for (const r of [...active]) r.destroy();
     },
   };
 }

@@ -174,7 +174,7 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
       else if (jsonPieces !== null && jsonBytes > 0) {
         if (complete) {
           state.documents++;
-          parseInto(Buffer.concat(jsonPieces, jsonBytes), state, api);
+          parseInto(jsonPieces.length === 1 ? jsonPieces[0]! : Buffer.concat(jsonPieces, jsonBytes), state, api);
         } else unread = 'incomplete';
         jsonPieces = null;
       }

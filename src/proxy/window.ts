@@ -37,61 +37,81 @@ export function outcomeOf(status: number | undefined, tap: TapResult | undefined
   return 'ok';
 }
 
-export function openWindow(tracker: RequestTracker, clock: Clock, logger: Logger, start: WindowStart, counters?: WindowCounters): RequestWindow {
-  const failed = (what: string, err: unknown) => {
-    if (counters) counters.trackerFailures++;
-    logger.rateLimited('warn', `tracker-${what}`, `attribution tracker failed in ${what}; the request goes on`, { error: errorMessage(err) });
-  };
-  let handle: WindowHandle | undefined;
-  try {
-    handle = tracker.open(start);
-  } catch (err) {
-    failed('open', err);
-  }
-  let sentFirstByte = false;
-  let ended = false;
-  const update = (u: WindowUpdate) => {
-    if (!handle || ended) return;
+/**
+ * A class, not a closure bundle: one window per request on the hot path, so its methods live on the
+ * prototype instead of being allocated for every request.
+ */
+class TrackedWindow implements RequestWindow {
+  readonly id: string;
+  ended = false;
+  private sentFirstByte = false;
+  private readonly handle: WindowHandle | undefined;
+
+  constructor(
+    tracker: RequestTracker,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    start: WindowStart,
+    private readonly counters: WindowCounters | undefined,
+  ) {
+    this.id = start.id;
+    let handle: WindowHandle | undefined;
     try {
-      handle.update(u);
+      handle = tracker.open(start);
     } catch (err) {
-      failed('update', err);
+      this.failed('open', err);
     }
-  };
-  return {
-    id: start.id,
-    get ended() {
-      return ended;
-    },
-    firstByte() {
-      if (sentFirstByte || ended) return;
-      sentFirstByte = true;
-      if (!handle) return;
-      try {
-        handle.firstByte(clock.nowMs());
-      } catch (err) {
-        failed('firstByte', err);
-      }
-    },
-    request(info) {
-      if (info.model !== undefined) update({ model: info.model });
-    },
-    end(endMs, status, outcome, tap) {
-      if (ended) return;
-      if (tap) {
-        const u: WindowUpdate = {};
-        if (tap.model !== undefined) u.model = tap.model;
-        if (tap.promptTokens !== undefined) u.promptTokens = tap.promptTokens;
-        if (tap.completionTokens !== undefined) u.completionTokens = tap.completionTokens;
-        if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined) update(u);
-      }
-      ended = true;
-      if (!handle) return;
-      try {
-        handle.end(status === undefined ? { endMs, outcome } : { endMs, status, outcome });
-      } catch (err) {
-        failed('end', err);
-      }
-    },
-  };
+    this.handle = handle;
+  }
+
+  private failed(what: string, err: unknown): void {
+    if (this.counters) this.counters.trackerFailures++;
+    this.logger.rateLimited('warn', `tracker-${what}`, `attribution tracker failed in ${what}; the request goes on`, { error: errorMessage(err) });
+  }
+
+  private update(u: WindowUpdate): void {
+    if (!this.handle || this.ended) return;
+    try {
+      this.handle.update(u);
+    } catch (err) {
+      this.failed('update', err);
+    }
+  }
+
+  firstByte(): void {
+    if (this.sentFirstByte || this.ended) return;
+    this.sentFirstByte = true;
+    if (!this.handle) return;
+    try {
+      this.handle.firstByte(this.clock.nowMs());
+    } catch (err) {
+      this.failed('firstByte', err);
+    }
+  }
+
+  request(info: RequestInfo): void {
+    if (info.model !== undefined) this.update({ model: info.model });
+  }
+
+  end(endMs: number, status: number | undefined, outcome: Outcome, tap?: TapResult): void {
+    if (this.ended) return;
+    if (tap) {
+      const u: WindowUpdate = {};
+      if (tap.model !== undefined) u.model = tap.model;
+      if (tap.promptTokens !== undefined) u.promptTokens = tap.promptTokens;
+      if (tap.completionTokens !== undefined) u.completionTokens = tap.completionTokens;
+      if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined) this.update(u);
+    }
+    this.ended = true;
+    if (!this.handle) return;
+    try {
+      this.handle.end(status === undefined ? { endMs, outcome } : { endMs, status, outcome });
+    } catch (err) {
+      this.failed('end', err);
+    }
+  }
+}
+
+export function openWindow(tracker: RequestTracker, clock: Clock, logger: Logger, start: WindowStart, counters?: WindowCounters): RequestWindow {
+  return new TrackedWindow(tracker, clock, logger, start, counters);
 }

@@ -149,9 +149,16 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   const allIds = devices.map((d) => d.id);
   const poolProblems: string[] = [];
   const pools: Record<string, string[]> = {};
+  const owner = new Map<string, string>();
   for (const u of upstreams) {
     for (const id of u.devices) if (!allIds.includes(id)) poolProblems.push(`proxy.upstreams[${u.name}].devices: no device "${id}" on this host (found: ${allIds.join(', ') || 'none'})`);
     pools[u.name] = u.devices.length ? [...u.devices] : allIds;
+    // A device in two pools would have its energy attributed twice: pools must be disjoint.
+    for (const id of pools[u.name]!) {
+      const other = owner.get(id);
+      if (other !== undefined) poolProblems.push(`proxy.upstreams: device "${id}" is in the pools of both "${other}" and "${u.name}"; give each upstream its own devices (an empty list means every device)`);
+      else owner.set(id, u.name);
+    }
   }
   if (poolProblems.length) {
     await Promise.all(discovery.sensors.map((s) => s.close()));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/policies.js';
 import type { SensorName } from '../sensors/types.js';
 
 /**
@@ -111,7 +112,7 @@ export const DEFAULTS: Config = {
     cpuTdpW: null,
     simulatedGpus: 1,
   },
-  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: 0.1, lagBoundMs: 5000, amortizeWindowMs: 10_000 },
+  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS },
   records: { file: null, keep: 10_000 },
   impacts: {
     region: null,

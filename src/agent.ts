@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLedger } from './attribution/ledger.js';
-import type { AttributedRequest, LedgerTotals } from './attribution/types.js';
+import type { AttributedRequest, LedgerTotals, RequestTracker } from './attribution/types.js';
 import { configFromArgv } from './config/from-argv.js';
 import { parseHostPort, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -35,6 +35,9 @@ export interface Agent {
   /** Undefined when the proxy is disabled. */
   readonly proxyUrl: string | undefined;
   readonly discovery: Discovery;
+  /** Where requests are tracked: pass it to `inferwattMiddleware` to feed the same ledger. */
+  readonly tracker: RequestTracker;
+  readonly clock: Clock;
   /** The impact factors in use now (live when configured, else static). */
   factors(): Factors;
   /** /api/summary's content. */
@@ -269,7 +272,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     for (const w of staticFactors.warnings) logger.warn(w);
     let stopping: Promise<void> | undefined;
     return {
-      config, metricsUrl, proxyUrl, discovery,
+      config, metricsUrl, proxyUrl, discovery, tracker: ledger, clock,
       factors: currentFactors,
       summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
       totals: () => ledger.totals(),

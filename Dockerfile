@@ -34,9 +34,10 @@ RUN node scripts/build-bundle.mjs --out /out/app
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# npm, npx and corepack are not needed to run the bundle: fewer files, fewer advisories to track.
+# npm, npx, corepack and yarn are not needed to run the bundle: fewer files, fewer advisories to track.
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
-           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack
+           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+           /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg
 # NVIDIA container toolkit: expose the GPUs, and only the driver's management side (NVML and
 # nvidia-smi), not compute. The agent reads power and energy; it runs no kernels.
 ENV NODE_ENV=production \

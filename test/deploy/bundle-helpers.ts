@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,11 +11,12 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
  * fresh directory outside the repository, so that a run of it proves it needs nothing from the
  * checkout: no node_modules above it, no config/ of the repository.
  */
-export function buildBundleOutsideRepo(): { dir: string; launcher: string; log: string } {
-  const dir = join(mkdtempSync(join(tmpdir(), 'inferwatt-bundle-')), 'app');
+export function buildBundleOutsideRepo(): { dir: string; launcher: string; log: string; remove: () => void } {
+  const parent = mkdtempSync(join(tmpdir(), 'inferwatt-bundle-'));
+  const dir = join(parent, 'app');
   const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-bundle.mjs'), '--out', dir], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`build-bundle failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return { dir, launcher: join(dir, 'inferwatt.mjs'), log: r.stdout };
+  return { dir, launcher: join(dir, 'inferwatt.mjs'), log: r.stdout, remove: () => rmSync(parent, { recursive: true, force: true }) };
 }
 
 /** An environment without the test runner's Node options and module paths, like a container's. */

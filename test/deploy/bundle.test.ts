@@ -19,7 +19,10 @@ beforeAll(async () => {
   bundle = buildBundleOutsideRepo();
   upstream = await startSimLlmServer({ host: '127.0.0.1', port: 0, speedup: 20 });
 }, 120_000);
-afterAll(async () => { await upstream?.close(); });
+afterAll(async () => {
+  await upstream?.close();
+  bundle?.remove();
+});
 
 const run = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) =>
   spawnSync(process.execPath, [bundle.launcher, ...args], { cwd: bundle.dir, env, encoding: 'utf8', timeout: 30_000 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,11 +122,17 @@ function walk(dir: string): string[] {
 describe('Dockerfile build stage, replayed without a daemon', () => {
   let agent: RunningAgent | undefined;
   let appDir: string;
-  afterAll(() => { agent?.child.kill('SIGKILL'); });
+  const temps: string[] = [];
+  const tempDir = (prefix: string) => { const d = mkdtempSync(join(tmpdir(), prefix)); temps.push(d); return d; };
+  afterAll(() => {
+    agent?.child.kill('SIGKILL');
+    // rm does not follow the node_modules link into the repository.
+    for (const d of temps) rmSync(d, { recursive: true, force: true });
+  });
 
   beforeAll(() => {
     // The context the daemon would receive: the repository filtered by .dockerignore.
-    const ctx = mkdtempSync(join(tmpdir(), 'inferwatt-context-'));
+    const ctx = tempDir('inferwatt-context-');
     // Only top-level entries that a line of .dockerignore can let in are walked (not .git, .tmp, …).
     const mayInclude = (n: string) => dockerIgnoreIncludes(dockerignore, n) || dockerignore.split('\n').some((l) => l.trim().startsWith(`!${n}/`));
     const top = readdirSync(REPO_ROOT).filter(mayInclude);
@@ -140,7 +146,7 @@ describe('Dockerfile build stage, replayed without a daemon', () => {
     // The build stage: its COPY instructions into WORKDIR, `npm ci` stood in for by the installed
     // node_modules (the lock file is the same), then its RUN that builds the bundle.
     const build = ins.filter((i) => i.stage === 0);
-    const work = mkdtempSync(join(tmpdir(), 'inferwatt-build-'));
+    const work = tempDir('inferwatt-build-');
     for (const c of build.filter((i) => i.keyword === 'COPY')) {
       const parts = c.args.split(' ').filter((p) => !p.startsWith('--'));
       const dest = parts.pop()!;
@@ -157,7 +163,7 @@ describe('Dockerfile build stage, replayed without a daemon', () => {
     expect(m, runBundle).not.toBeNull();
     const finalCopy = inFinal('COPY')[0]!.args.split(' ').filter((p) => !p.startsWith('--'));
     expect(finalCopy[0]).toBe(m![2]);
-    appDir = join(mkdtempSync(join(tmpdir(), 'inferwatt-image-')), 'app');
+    appDir = join(tempDir('inferwatt-image-'), 'app');
     const r = spawnSync(process.execPath, [m![1]!, '--out', appDir], { cwd: work, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     // The runtime stage puts the bundle at /app, where ENTRYPOINT runs it.

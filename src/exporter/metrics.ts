@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import type { Outcome } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
-import { OUTCOMES } from '../attribution/types.js';
+import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 import type { DeviceSnapshot } from '../energy/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
@@ -13,8 +13,6 @@ import type { RequestRecord } from './record.js';
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
  * when a record is final. Base units; liters are said in HELP.
  */
-export const UPSTREAM_ERROR_REASONS = ['connect', 'timeout', 'reset', 'status_5xx', 'other'] as const;
-export type UpstreamErrorReason = (typeof UPSTREAM_ERROR_REASONS)[number];
 
 export interface ActiveFactors {
   region: string;

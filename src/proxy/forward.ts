@@ -21,8 +21,8 @@ import { createRequestTap, createResponseTap, type ResponseTap, type TapResult }
 import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
 import { openWindow, outcomeOf, type WindowCounters } from './window.js';
 
-export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
-export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
+import type { UpstreamErrorReason } from '../attribution/types.js';
+export { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 
 export const REQUEST_ID_HEADER = 'x-inferwatt-request-id';
 

@@ -355,9 +355,11 @@ function createNvmlSensor(
 
   const readAsync = async (d: DeviceState): Promise<{ d: DeviceState; gen: number; reading: Reading | undefined }> => {
     const gen = d.generation;
-    const energy = d.method === 'counter' ? await lib.totalEnergyMj(d.handle, 'async') : undefined;
-    // The counter's time is when it answered: the mJ it gave were spent before that instant.
+    // The counter's time is when the call was issued: a worker thread reads it at once, but the event
+    // loop may notice the answer much later (a busy proxy), and stamping it then would squeeze the
+    // interval between two readings, fail the plausibility check and drop real energy.
     const tMs = clock.nowMs();
+    const energy = d.method === 'counter' ? await lib.totalEnergyMj(d.handle, 'async') : undefined;
     const power = d.method !== 'estimated' ? await lib.powerUsageMw(d.handle, 'async') : undefined;
     return { d, gen, reading: gen === d.generation ? interpret(d, tMs, energy, power) : undefined };
   };

@@ -269,7 +269,6 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       proxyUrl = url;
     }
     logger.info(`metrics and API on ${metricsUrl}/metrics${proxyUrl ? `; proxy on ${proxyUrl} → ${upstreams.map((u) => u.url).join(', ')}` : ''}`);
-    for (const w of staticFactors.warnings) logger.warn(w);
     let stopping: Promise<void> | undefined;
     return {
       config, metricsUrl, proxyUrl, discovery, tracker: ledger, clock,

@@ -125,6 +125,8 @@ async function runDemo(argv: readonly string[], io: CliIo): Promise<number> {
 
 async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const agent = await startAgent(argv, { env: io.env });
+  // The endpoints go to stdout whatever the log level: with port 0 this is how to find them.
+  io.stdout(`inferwatt: metrics ${agent.metricsUrl}/metrics${agent.proxyUrl ? `, proxy ${agent.proxyUrl}` : ''}\n`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       process.off('SIGINT', onInt);

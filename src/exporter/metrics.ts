@@ -59,6 +59,9 @@ function logBuckets(start: number, factor: number, count: number): number[] {
 export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; clock: Clock }): MetricsCatalogue {
   const { sources, models, clock } = opts;
   const seenModels = new Set<string>();
+  // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
+  // scrapes (recomputing it each time would jitter by the clocks' drift).
+  const wallOffsetMs = toWallMs(clock, 0);
   // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
   const registry = new Registry() as Registry<RegistryContentType>;
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
@@ -139,7 +142,7 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     collect() {
       this.reset();
       for (const s of sources.sensors()) {
-        if (s.health.lastSampleMs !== undefined) this.set({ sensor: s.name }, toWallMs(clock, s.health.lastSampleMs) / 1000);
+        if (s.health.lastSampleMs !== undefined) this.set({ sensor: s.name }, (wallOffsetMs + s.health.lastSampleMs) / 1000);
       }
     },
   });

@@ -177,7 +177,11 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   inFlight = () => ledger.inFlight();
 
   const models = createLabelBounder({ max: config.metrics.maxModels, allowList: config.metrics.modelAllowList });
-  const store = createRecordStore({ keep: config.records.keep, file: config.records.file, logger: logger.child('records'), modelKey: (m) => models.label(m), sinceIso: startedIso });
+  const tenants = createLabelBounder({ max: config.metrics.maxTenants });
+  const store = createRecordStore({
+    keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
+    modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
+  });
   const sensorStatus = () => discovery.sensors.map((s) => ({ name: s.name, health: s.health() }));
   const activeFactors = (): ActiveFactors => {
     const f = currentFactors();

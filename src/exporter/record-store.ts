@@ -29,6 +29,8 @@ export interface ModelSummary {
 export interface Summary {
   since: string;
   models: ModelSummary[];
+  /** The same per tenant (the tenant header), bounded like the models: beyond the first N, `other`. */
+  tenants: (Omit<ModelSummary, 'model'> & { tenant: string })[];
   totals: Omit<ModelSummary, 'model'>;
   /** Energy measured while no request was active (under the `unattributed` idle policy). */
   unattributedEnergyJ: number;
@@ -77,6 +79,7 @@ export function createRecordStore(opts: {
   logger: Logger;
   /** Bounds the model keys of the summary the same way as the metric labels. */
   modelKey: (model: string | null) => string;
+  tenantKey: (tenant: string | null) => string;
   sinceIso: string;
 }): RecordStore {
   const ring: (RequestRecord | undefined)[] = new Array(opts.keep);
@@ -84,6 +87,7 @@ export function createRecordStore(opts: {
   let count = 0;
   const byId = new Map<string, RequestRecord>();
   const perModel = new Map<string, Acc>();
+  const perTenant = new Map<string, Acc>();
   const total = emptyAcc();
   let out: WriteStream | undefined;
   let writeFailed = false;
@@ -124,6 +128,10 @@ export function createRecordStore(opts: {
       let acc = perModel.get(key);
       if (!acc) perModel.set(key, (acc = emptyAcc()));
       accumulate(acc, rec);
+      const tkey = opts.tenantKey(rec.tenant);
+      let tacc = perTenant.get(tkey);
+      if (!tacc) perTenant.set(tkey, (tacc = emptyAcc()));
+      accumulate(tacc, rec);
       accumulate(total, rec);
       if (out && !writeFailed) out.write(JSON.stringify(rec) + '\n');
     },
@@ -141,6 +149,7 @@ export function createRecordStore(opts: {
       return {
         since: opts.sinceIso,
         models: [...perModel.entries()].map(([model, a]) => ({ model, ...finish(a) })).sort((x, y) => y.requests - x.requests),
+        tenants: [...perTenant.entries()].map(([tenant, a]) => ({ tenant, ...finish(a) })).sort((x, y) => y.requests - x.requests),
         totals: finish(total),
         unattributedEnergyJ: extra?.unattributedEnergyJ ?? 0,
       };

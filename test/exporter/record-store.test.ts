@@ -7,9 +7,9 @@ import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
 import { createRecordStore } from '../../src/exporter/record-store.js';
 
-function rec(id: string, model: string | null, totalJ: number, prompt: number | null, completion: number | null): RequestRecord {
+function rec(id: string, model: string | null, totalJ: number, prompt: number | null, completion: number | null, tenant: string | null = null): RequestRecord {
   return {
-    id, model, tenant: null, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1000, ttfbMs: null, outcome: 'ok', status: 200,
+    id, model, tenant, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1000, ttfbMs: null, outcome: 'ok', status: 200,
     promptTokens: prompt, completionTokens: completion, energyJ: { gpu: totalJ, cpu: 0, dram: 0, total: totalJ }, idleShareJ: 0,
     co2eGrams: totalJ / 1000, waterLiters: { onsite: 0, offsite: totalJ / 1e6, total: totalJ / 1e6 },
     factors: { region: 'world', gridGCo2ePerKWh: 480, pue: 1.2, wue: 0, ewif: 1, source: 'static:world' },
@@ -19,7 +19,8 @@ function rec(id: string, model: string | null, totalJ: number, prompt: number | 
 
 const store = (keep: number, file?: string) => {
   const models = createLabelBounder({ max: 2 });
-  return createRecordStore({ keep, file: file ?? null, logger: silentLogger, modelKey: (m) => models.label(m), sinceIso: 'x' });
+  const tenants = createLabelBounder({ max: 1 });
+  return createRecordStore({ keep, file: file ?? null, logger: silentLogger, modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: 'x' });
 };
 
 describe('record store', () => {
@@ -48,6 +49,17 @@ describe('record store', () => {
     expect(sum.totals.requests).toBe(5);
     expect(sum.totals.energyJ).toBe(1060);
     expect(sum.unattributedEnergyJ).toBe(42);
+    expect(sum.tenants).toEqual([expect.objectContaining({ tenant: 'unknown', requests: 5, energyJ: 1060 })]);
+  });
+
+  it('summarises per tenant, bounded: the first N tenants, then "other"', () => {
+    const s = store(10);
+    s.add(rec('1', 'a', 100, 1, 1, 'team-a'));
+    s.add(rec('2', 'a', 50, 1, 1, 'team-b'));
+    s.add(rec('3', 'a', 25, 1, 1, 'team-c'));
+    s.add(rec('4', 'a', 10, 1, 1, 'team-a'));
+    const t = Object.fromEntries(s.summary().tenants.map((x) => [x.tenant, x.energyJ]));
+    expect(t).toEqual({ 'team-a': 110, other: 75 });
   });
 
   it('appends JSONL and flushes it on close', async () => {

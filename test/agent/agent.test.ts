@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent.js';
+import { runProjectCommand } from '../../src/commands/project.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startSimLlmServer, type SimLlmServer } from '../../src/demo/sim-llm-server.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
@@ -126,6 +127,20 @@ describe('inferwatt run, end to end', () => {
     expect(rec.factors.region).toBe('FR');
     expect(rec.co2eGrams).toBeCloseTo(facilityKWh * rec.factors.gridGCo2ePerKWh, 12);
     expect(rec.waterLiters.total).toBeCloseTo((rec.energyJ.total / 3.6e6) * rec.factors.wue + facilityKWh * rec.factors.ewif, 12);
+  });
+
+  it('`inferwatt project --from` projects what this agent measured', async () => {
+    const summary = await (await fetch(`${agent.metricsUrl}/api/summary`)).json() as { totals: { requests: number; meanEnergyJPerRequest: number } };
+    expect(summary.totals.requests).toBeGreaterThanOrEqual(1);
+    let out = '';
+    const code = await runProjectCommand(
+      ['--from', agent.metricsUrl, '--users', '1000000000', '--queries-per-user-per-day', '10', '--region', 'FR', '--json'],
+      { stdout: (s) => { out += s; }, stderr: () => {} },
+    );
+    expect(code).toBe(0);
+    const r = JSON.parse(out) as { result?: { energy: { itWhPerQuery: number } }; energy?: { itWhPerQuery: number } };
+    const itWh = (r.result ?? r).energy!.itWhPerQuery;
+    expect(itWh).toBeCloseTo(summary.totals.meanEnergyJPerRequest / 3600, 9);
   });
 
   it('attributes concurrent streaming requests and conserves the measured energy', async () => {

@@ -138,9 +138,8 @@ describe('inferwatt run, end to end', () => {
       { stdout: (s) => { out += s; }, stderr: () => {} },
     );
     expect(code).toBe(0);
-    const r = JSON.parse(out) as { result?: { energy: { itWhPerQuery: number } }; energy?: { itWhPerQuery: number } };
-    const itWh = (r.result ?? r).energy!.itWhPerQuery;
-    expect(itWh).toBeCloseTo(summary.totals.meanEnergyJPerRequest / 3600, 9);
+    const r = JSON.parse(out) as { result: { energy: { itWhPerQuery: number } } };
+    expect(r.result.energy.itWhPerQuery).toBeCloseTo(summary.totals.meanEnergyJPerRequest / 3600, 9);
   });
 
   it('attributes concurrent streaming requests and conserves the measured energy', async () => {

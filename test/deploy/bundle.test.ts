@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,5 +112,21 @@ describe('production bundle', () => {
     // 312 mJ per ms of the fake's monotonic clock is 312 W.
     expect(gpu!.meanPowerW).toBeGreaterThan(250);
     expect(gpu!.meanPowerW).toBeLessThan(380);
+  }, 60_000);
+
+  it('loads node-nvidia-smi from its own node_modules: the GPU inventory (nvidia-smi -q -x) of a recorded A100 works through the bundle', () => {
+    // An executable named nvidia-smi on PATH that replays real captures (test/helpers/fake-nvidia-smi.mjs).
+    const bin = mkdtempSync(join(tmpdir(), 'inferwatt-smi-'));
+    const xml = join(REPO_ROOT, 'test', 'fixtures', 'nvidia-smi', 'xml', 'telegraf-a100-sxm4-v12.xml');
+    const fake = join(REPO_ROOT, 'test', 'helpers', 'fake-nvidia-smi.mjs');
+    writeFileSync(join(bin, 'nvidia-smi'), `#!/bin/sh\nexport FAKE_NVSMI_XML='${xml}'\nexec '${process.execPath}' '${fake}' "$@"\n`);
+    chmodSync(join(bin, 'nvidia-smi'), 0o755);
+    const r = run(['sensors', '--sensors', 'nvidia-smi', '--seconds', '0.5'], cleanEnv({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` }));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/nvidia-smi\s+up\s+devices: gpu0/);
+    // The inventory goes through require('node-nvidia-smi') (src/sensors/gpu-inventory.ts); had it
+    // failed to load, this warning would name it.
+    expect(r.stderr).not.toMatch(/GPU inventory unavailable/);
+    expect(r.stdout).toMatch(/A100/);
   }, 60_000);
 });

@@ -87,6 +87,8 @@ describe('Kubernetes manifests', () => {
       expect(sc.capabilities?.add, where).toBeUndefined();
       const spec = podSpec(w.doc);
       expect(spec.automountServiceAccountToken, where).toBe(false);
+      // Service links would put INFERWATT_SERVICE_* / INFERWATT_PORT into the agent's env namespace.
+      expect(spec.enableServiceLinks, where).toBe(false);
       expect(spec.securityContext?.seccompProfile?.type, where).toBe('RuntimeDefault');
       for (const k of ['hostNetwork', 'hostPID', 'hostIPC']) expect(spec[k] ?? false, `${where} ${k}`).toBe(false);
       for (const m of (c.volumeMounts ?? []) as { readOnly?: boolean; name: string }[]) expect(m.readOnly, `${where} mount ${m.name}`).toBe(true);

@@ -69,7 +69,7 @@ export async function discoverSensors(o: DiscoveryOptions): Promise<Discovery> {
   // GPUs: nvml first (counter, no child process), then nvidia-smi.
   let gpuSensor: Sensor | undefined;
   if (wanted('nvml')) {
-    gpuSensor = take(await tryProbe('nvml', () => probeNvml({ ...(o.nvmlLib ? { libPath: o.nvmlLib } : {}), clock: o.clock, logger: o.logger.child('nvml') })));
+    gpuSensor = take(await tryProbe('nvml', () => probeNvml({ ...(o.nvmlLib ? { libPath: o.nvmlLib } : {}), estimateWhenNoPower: o.estimateGpuWithoutPower, clock: o.clock, logger: o.logger.child('nvml') })));
     if (gpuSensor) sensors.push(gpuSensor);
   }
   if (wanted('nvidia-smi') || (o.gpuCrossCheck && gpuSensor)) {

@@ -47,6 +47,8 @@ export interface NvmlProbeOptions {
   readonly initTimeoutMs?: number;
   /** Loads the FFI library; tests replace it to simulate koffi missing. */
   readonly loadFfi?: () => Promise<KoffiLike>;
+  /** A GPU with neither counter nor power is estimated from utilization × limit (default true, `sensors.estimateGpuWithoutPower`); false leaves it out. */
+  readonly estimateWhenNoPower?: boolean;
 }
 
 export type NvmlDeviceState = 'ok' | 'failing' | 'stuck' | 'lost' | 'skipped';
@@ -206,12 +208,13 @@ function discover(lib: NvmlLibrary, opts: NvmlProbeOptions, log: Logger): { ok: 
       }
     } else {
       const util = lib.utilization(handle);
-      if (util.ok && limitW !== undefined) {
+      if (util.ok && limitW !== undefined && (opts.estimateWhenNoPower ?? true)) {
         method = 'estimated';
         notes.push(ESTIMATED_NOTE);
       } else {
         const rc = power.rc;
-        skip(nvmlReason(rc), `no energy counter and no power reading: nvmlDeviceGetPowerUsage ${describe(lib, rc)}`);
+        const why = util.ok && limitW !== undefined ? '; estimation from utilization disabled (sensors.estimateGpuWithoutPower: false)' : '';
+        skip(nvmlReason(rc), `no energy counter and no power reading: nvmlDeviceGetPowerUsage ${describe(lib, rc)}${why}`);
         continue;
       }
     }

@@ -10,6 +10,7 @@ import { createFakeClock, type FakeClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { importKoffi } from '../../src/sensors/nvml-binding.js';
 import { isNvmlSensor, probeNvml, type NvmlProbeOptions, type NvmlSensor } from '../../src/sensors/nvml.js';
+import { discoverSensors } from '../../src/sensors/discovery.js';
 import type { Reading } from '../../src/sensors/types.js';
 import { buildFakeNvml, writeFakeNvmlConfig, type FakeNvmlConfig } from '../helpers/build-fake-nvml.js';
 
@@ -170,6 +171,24 @@ describe('nvml sensor: power not available', () => {
     expect(sensor.devices()[0]).toMatchObject({ method: 'estimated' });
     expect(sensor.devices()[0]!.notes!.join(' ')).toMatch(/estimated from utilization/);
     expect(await sensor.read()).toEqual([{ device: 'gpu0', tMs: 0, powerW: 75 }]);
+  });
+
+  it('sensors.estimateGpuWithoutPower false: such a GPU is left out, not estimated (the key reaches nvml through discovery)', async () => {
+    setGpus({
+      count: 2, 'gpu0.util_gpu': 25, 'gpu0.limit_mw': 300000, 'gpu1.energy_step_mj': 1000,
+      'gpu0.rc.nvmlDeviceGetTotalEnergyConsumption': 3, 'gpu0.rc.nvmlDeviceGetPowerUsage': 3,
+    });
+    const d = await discoverSensors({
+      enabled: ['nvml'], gpuIntervalMs: 100, nvidiaSmi: 'nvidia-smi', nvmlLib: libPath, gpuCrossCheck: false,
+      powercapRoot: '/nonexistent', estimateGpuWithoutPower: false, cpuTdpW: null, simulatedGpus: 0,
+      clock: createFakeClock(), logger: silentLogger,
+    });
+    const sensor = d.sensors[0]!;
+    if (!isNvmlSensor(sensor)) throw new Error('not an nvml sensor');
+    open.push(sensor);
+    expect(sensor.devices().map((x) => x.id)).toEqual(['gpu1']);
+    expect(sensor.deviceStatus()[0]).toMatchObject({ id: 'gpu0', state: 'skipped' });
+    expect(sensor.deviceStatus()[0]!.message).toMatch(/estimateGpuWithoutPower/);
   });
 
   it('a GPU with nothing readable is left out with a reason; the others are kept', async () => {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseArgv } from '../../src/config/argv.js';
 import { loadConfig, parseHostPort } from '../../src/config/load.js';
 import { DEFAULTS } from '../../src/config/schema.js';
@@ -121,7 +121,6 @@ function walk(dir: string): string[] {
 
 describe('Dockerfile build stage, replayed without a daemon', () => {
   let agent: RunningAgent | undefined;
-  let appDir: string;
   const temps: string[] = [];
   const tempDir = (prefix: string) => { const d = mkdtempSync(join(tmpdir(), prefix)); temps.push(d); return d; };
   afterAll(() => {
@@ -130,7 +129,7 @@ describe('Dockerfile build stage, replayed without a daemon', () => {
     for (const d of temps) rmSync(d, { recursive: true, force: true });
   });
 
-  beforeAll(() => {
+  it('the build stage\'s COPY list, from a context filtered by .dockerignore, builds a bundle that runs the image\'s ENTRYPOINT + CMD; its HEALTHCHECK passes, then fails once the agent is gone', async () => {
     // The context the daemon would receive: the repository filtered by .dockerignore.
     const ctx = tempDir('inferwatt-context-');
     // Only top-level entries that a line of .dockerignore can let in are walked (not .git, .tmp, …).
@@ -163,14 +162,12 @@ describe('Dockerfile build stage, replayed without a daemon', () => {
     expect(m, runBundle).not.toBeNull();
     const finalCopy = inFinal('COPY')[0]!.args.split(' ').filter((p) => !p.startsWith('--'));
     expect(finalCopy[0]).toBe(m![2]);
-    appDir = join(tempDir('inferwatt-image-'), 'app');
+    const appDir = join(tempDir('inferwatt-image-'), 'app');
     const r = spawnSync(process.execPath, [m![1]!, '--out', appDir], { cwd: work, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     // The runtime stage puts the bundle at /app, where ENTRYPOINT runs it.
     expect(finalCopy[1]).toBe('/app');
-  }, 120_000);
 
-  it('the bundle built from the filtered context runs the image\'s ENTRYPOINT + CMD, and its HEALTHCHECK passes, then fails once the agent is gone', async () => {
     const entry = one('ENTRYPOINT').exec!;
     // /app is where the runtime stage puts the bundle; 0.0.0.0 becomes loopback (tests never listen
     // on every interface) and the fixed ports become free ones.
@@ -186,5 +183,5 @@ describe('Dockerfile build stage, replayed without a daemon', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     expect(probe(`${agent.metricsUrl}/healthz`).status).toBe(1);
-  }, 60_000);
+  }, 120_000);
 });

@@ -97,8 +97,9 @@ export async function discoverSensors(o: DiscoveryOptions): Promise<Discovery> {
     if (cpuSensor) sensors.push(cpuSensor);
   }
   if (wanted('estimate')) {
-    if (cpuSensor && o.enabled === 'auto') {
-      skipped.push({ name: 'estimate', reason: 'the CPU is measured by RAPL' });
+    if (cpuSensor) {
+      // Named together with rapl, the estimate is its fallback: both would count the CPU twice.
+      skipped.push({ name: 'estimate', reason: o.enabled === 'auto' ? 'the CPU is measured by RAPL' : 'the CPU is already measured by RAPL; counting it twice would double its energy' });
     } else {
       const est = take(await tryProbe('estimate', () => probeEstimate({ clock: o.clock, logger: o.logger.child('estimate'), ...(o.cpuTdpW !== null ? { tdpW: o.cpuTdpW } : {}) })));
       if (est) sensors.push(est);

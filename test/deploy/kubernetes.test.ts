@@ -167,7 +167,7 @@ describe('PrometheusRule generated from config/prometheus/rules', () => {
     expect(Object.keys(generated).map((p) => p.slice(REPO_ROOT.length + 1)).sort()).toEqual([
       'deploy/kubernetes/monitoring/prometheusrule-fleet.yaml', 'deploy/kubernetes/monitoring/prometheusrule.yaml',
     ]);
-    for (const [path, content] of Object.entries(generated)) expect(readFileSync(path, 'utf8'), path).toBe(content);
+    for (const [path, content] of Object.entries(generated)) expect(readFileSync(path, 'utf8'), `${path} is stale: run node scripts/gen-k8s-rules.mjs`).toBe(content);
   });
 
   it('each PrometheusRule\'s groups equal its source file\'s groups, object for object, one object per rule file', () => {

@@ -83,9 +83,16 @@ export async function runProjectCommand(argv: string[], io: CommandIo): Promise<
   const energySources = (['wh-per-query', 'from', 'records', 'server-power-kw'] as const).filter((k) => values[k] !== undefined);
   if (energySources.length > 1) problems.push(`give one energy source, not ${energySources.map((k) => `--${k}`).join(' and ')}`);
   if (energySources.length === 0 && !base) problems.push('no energy per query: give --wh-per-query, --from URL, --records FILE or --server-power-kw (or --preset article)');
-  if (n['server-power-kw'] !== undefined && (n.utilization === undefined || n['queries-per-server-per-day'] === undefined)) {
+  // Server-based energy: --server-power-kw, or the preset's servers, each of its three inputs overridable.
+  const baseServer = base?.energy.kind === 'server' ? base.energy : undefined;
+  const serverBased = n['server-power-kw'] !== undefined || (energySources.length === 0 && baseServer !== undefined);
+  const serverKW = n['server-power-kw'] ?? baseServer?.serverPowerKW;
+  const utilization = n.utilization ?? baseServer?.utilization;
+  const serverQueries = n['queries-per-server-per-day'] ?? baseServer?.queriesPerServerPerDay;
+  if (n['server-power-kw'] !== undefined && (utilization === undefined || serverQueries === undefined)) {
     problems.push('--server-power-kw needs --utilization and --queries-per-server-per-day');
   }
+  if (n.utilization !== undefined && !serverBased) problems.push('--utilization applies only to server-based energy (--server-power-kw, or --preset article without another energy source)');
   if (values['water-ml-per-query'] !== undefined && (values.wue !== undefined || values.ewif !== undefined)) {
     problems.push('give --water-ml-per-query or --wue/--ewif, not both');
   }
@@ -129,10 +136,10 @@ export async function runProjectCommand(argv: string[], io: CommandIo): Promise<
   let measuredRequests: number | undefined;
   try {
     if (n['wh-per-query'] !== undefined) energy = { kind: 'wh-per-query', itWhPerQuery: n['wh-per-query'], origin: '--wh-per-query (IT energy)' };
-    else if (n['server-power-kw'] !== undefined) {
+    else if (serverBased && (baseServer === undefined || serverKW !== baseServer.serverPowerKW || utilization !== baseServer.utilization || serverQueries !== baseServer.queriesPerServerPerDay)) {
       energy = {
-        kind: 'server', serverPowerKW: n['server-power-kw'], utilization: n.utilization!, queriesPerServerPerDay: n['queries-per-server-per-day']!,
-        origin: `${n['server-power-kw']} kW per server × ${n.utilization} utilization × 24 h ÷ ${n['queries-per-server-per-day']} queries per server per day`,
+        kind: 'server', serverPowerKW: serverKW!, utilization: utilization!, queriesPerServerPerDay: serverQueries!,
+        origin: `${serverKW} kW per server × ${utilization} utilization × 24 h ÷ ${serverQueries} queries per server per day`,
       };
     } else if (str('from') !== undefined) {
       const m = await energyFromSummary(str('from')!, io.fetch ?? globalThis.fetch);

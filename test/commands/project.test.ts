@@ -43,6 +43,28 @@ describe('inferwatt project --preset article', () => {
   });
 });
 
+describe('inferwatt project --preset article with server flags', () => {
+  const wh = (kw: number, util: number, qpspd: number) => (kw * 1000 * util * 24) / qpspd;
+  const articleQpspd = 195e6 / 3617;
+
+  it('--utilization, --server-power-kw and --queries-per-server-per-day override the preset\'s servers', async () => {
+    const util = JSON.parse((await run(['--preset', 'article', '--json', '--utilization', '0.375'])).out);
+    expect(util.result.energy.itWhPerQuery).toBeCloseTo(wh(6.5, 0.375, articleQpspd), 12);
+    const kw = await run(['--preset', 'article', '--json', '--server-power-kw', '3.25']);
+    expect(kw.code).toBe(0);
+    expect(JSON.parse(kw.out).result.energy.itWhPerQuery).toBeCloseTo(wh(3.25, 0.75, articleQpspd), 12);
+    const q = JSON.parse((await run(['--preset', 'article', '--json', '--queries-per-server-per-day', '100000'])).out);
+    expect(q.result.energy.itWhPerQuery).toBeCloseTo(wh(6.5, 0.75, 100_000), 12);
+    expect(q.result.servers).toBe(Math.ceil((3.5e9 * 30) / 100_000)); // the same servers size the fleet
+  });
+
+  it('--utilization without server-based energy is a usage error, not silently ignored', async () => {
+    const r = await run(['--users', '1', '--queries-per-user-per-day', '1', '--wh-per-query', '1', '--utilization', '0.5']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--utilization applies only to server-based energy/);
+  });
+});
+
 describe('inferwatt project with flags', () => {
   it('--wh-per-query with --intensity, --pue, --wue/--ewif (hand computed)', async () => {
     const r = await run(['--users', '1000', '--queries-per-user-per-day', '10', '--wh-per-query', '1', '--pue', '1.5', '--intensity', '400', '--wue', '0.5', '--ewif', '2', '--json']);

@@ -18,7 +18,9 @@
  * (or bare, upstream) runs that process with --cpu-prof into .tmp/prof.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +100,54 @@ async function startRole(role: string, upstream: string): Promise<void> {
 interface Child {
   proc: ChildProcess;
   url: string;
+}
+
+/**
+ * nginx (Debian's package; `apt-get install nginx`) as a reverse proxy to the same upstream, configured
+ * as one would for LLM streaming: keep-alive to the upstream, proxy_buffering off. One process
+ * (master_process off) so that its CPU time is one PID's, like the Node proxies'.
+ */
+async function spawnNginx(upstream: string): Promise<Child | undefined> {
+  const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+  if (!bin) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'inferwatt-nginx-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const up = new URL(upstream);
+  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
+master_process off;
+worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream llm { server ${up.hostname}:${up.port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://llm;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`);
+  const proc = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = http.get(`http://127.0.0.1:${port}/`, (res) => { res.resume(); resolve(true); });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return { proc, url: `http://127.0.0.1:${port}` };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill();
+  throw new Error('nginx did not start; see its error.log in ' + dir);
 }
 
 function spawnRole(role: string, upstream = ''): Promise<Child> {
@@ -243,8 +293,11 @@ async function main(): Promise<void> {
   const upstream = await spawnRole('upstream');
   const bare = await spawnRole('bare', upstream.url);
   const inferwatt = await spawnRole('inferwatt', upstream.url);
+  const nginx = await spawnNginx(upstream.url);
+  if (!nginx) console.log('nginx not found (apt-get install nginx): its row is left out');
   const targets: [string, Child | { url: string; proc?: undefined }][] = [
     ['direct', { url: upstream.url }],
+    ...(nginx ? [['nginx', nginx] as [string, Child]] : []),
     ['bare node proxy', bare],
     ['inferwatt', inferwatt],
   ];
@@ -271,7 +324,7 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY_THROUGHPUT) {
     console.log(rows);
-    for (const c of [upstream, bare, inferwatt]) c.proc.kill('SIGINT');
+    for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : [])]) c.proc.kill('SIGINT');
     return;
   }
   const lat: Record<string, number[]> = {};
@@ -289,7 +342,7 @@ async function main(): Promise<void> {
     Object.assign(rows[name]!, { p50: pct(l!, 50), p99: pct(l!, 99), ttfbP50: pct(f1!, 50), chunkDelayP50: pct(d1!, 50), chunkDelayP99: pct(d1!, 99) });
   }
   for (const [name, t] of targets) if (t.proc) rows[name]!.rss1000 = await rssWithStreams(t as Child, 1000);
-  for (const c of [upstream, bare, inferwatt]) c.proc.kill();
+  for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : [])]) c.proc.kill();
 
   const d = rows.direct!;
   const b = rows['bare node proxy']!;

@@ -17,8 +17,8 @@ import { createMetricsCatalogue, type ActiveFactors } from './exporter/metrics.j
 import { toRecord, type RecordFactors } from './exporter/record.js';
 import { createRecordStore, type Summary } from './exporter/record-store.js';
 import { computeImpacts } from './impacts/convert.js';
-import { createFactorResolver } from './impacts/factor-tables.js';
-import { createLiveGridIntensity } from './impacts/live-grid.js';
+import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.js';
+import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
 import { createProxy, listenProxy } from './proxy/app.js';
 import { discoverSensors, type Discovery } from './sensors/discovery.js';
@@ -111,9 +111,12 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     overrides,
     logger: logger.child('factors'),
   });
-  const live = config.impacts.live.provider === 'none' ? undefined : createLiveGridIntensity({
+  const liveZone = config.impacts.live.provider === 'none' ? undefined
+    : resolveLiveZone(config.impacts.live.provider, config.impacts.live.zone, config.impacts.region, loadFactorTables());
+  if (liveZone && 'problem' in liveZone) throw new ConfigError([liveZone.problem]);
+  const live = config.impacts.live.provider === 'none' || !liveZone ? undefined : createLiveGridIntensity({
     provider: config.impacts.live.provider,
-    zone: config.impacts.live.zone ?? config.impacts.region ?? 'GB',
+    zone: liveZone.zone,
     ...(config.impacts.live.token ? { token: config.impacts.live.token } : {}),
     ...(config.impacts.live.baseUrl ? { baseUrl: config.impacts.live.baseUrl } : {}),
     refreshMs: config.impacts.live.refreshMs,

@@ -11,6 +11,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { findRegion, gridZoneOf, type FactorTables } from './factor-tables.js';
 import type { Factors } from './types.js';
 
 export type LiveGridProvider = 'electricitymaps' | 'gb-carbon-intensity';
@@ -58,6 +59,26 @@ export interface LiveGridIntensity {
   /** One fetch; resolves when it has succeeded or fallen back. For tests and `start()`. */
   refresh(): Promise<void>;
   status(): LiveGridStatus;
+}
+
+/**
+ * The zone to ask the provider for (`impacts.live.zone: null = the configured region`): the configured zone,
+ * else the region's grid zone (a cloud region's zone, `zone:DE` → `DE`, a country that is also a zone). A
+ * region the provider does not cover is a configuration problem, never another grid's intensity in its
+ * place: the GB API covers Great Britain only, and Electricity Maps knows zones, not `aws:…` or eGRID ids.
+ */
+export function resolveLiveZone(
+  provider: LiveGridProvider, configuredZone: string | null, region: string | null, tables: FactorTables,
+): { zone: string } | { problem: string } {
+  if (configuredZone !== null && configuredZone.trim() !== '') return { zone: configuredZone.trim() };
+  if (provider === 'gb-carbon-intensity') {
+    if (region === null) return { zone: 'GB' };
+    if (findRegion(tables, region)?.country === 'GB') return { zone: 'GB' };
+    return { problem: `impacts.live: gb-carbon-intensity covers Great Britain only, and region "${region}" is not in GB (use electricitymaps, or set impacts.live.zone)` };
+  }
+  if (region === null) return { problem: 'impacts.live: electricitymaps needs impacts.live.zone or impacts.region (--region)' };
+  const zone = gridZoneOf(tables, region);
+  return zone !== undefined ? { zone } : { problem: `impacts.live: region "${region}" has no Electricity Maps zone; set impacts.live.zone` };
 }
 
 const DEFAULT_BASE: Record<LiveGridProvider, string> = {

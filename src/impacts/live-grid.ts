@@ -148,6 +148,11 @@ export function createLiveGridIntensity(opts: LiveGridOptions): LiveGridIntensit
   if (opts.provider === 'electricitymaps' && !opts.token) {
     log.warn('Electricity Maps needs an API token: live intensity is off, the static factor is used', { zone: opts.zone });
   }
+  // An explicit grid intensity wins over every other source (DESIGN §3: override → region → world).
+  const overridden = opts.fallback.resolution === 'override';
+  if (overridden) {
+    log.warn('impacts.overrides.gridGCo2ePerKWh is set: it wins, live intensity is not fetched', { provider: opts.provider, gridGCo2ePerKWh: opts.fallback.gridGCo2ePerKWh });
+  }
 
   const attempt = async (): Promise<number | undefined> => {
     const ctrl = new AbortController();
@@ -179,6 +184,7 @@ export function createLiveGridIntensity(opts: LiveGridOptions): LiveGridIntensit
 
   const refresh = (): Promise<void> => {
     if (inFlight) return inFlight;
+    if (overridden) return Promise.resolve();
     if (opts.provider === 'electricitymaps' && !opts.token) {
       failed = true;
       lastError = 'no_token';

@@ -124,6 +124,16 @@ describe('Electricity Maps', () => {
     expect(lines.join('\n')).toMatch(/needs an API token/);
   });
 
+  it('an explicit gridGCo2ePerKWh override wins: live intensity is not fetched nor used', async () => {
+    handler = json(200, fixture('electricitymaps-latest-FR.json'));
+    const OVERRIDE: Factors = { ...STATIC, gridGCo2ePerKWh: 300, source: 'override', resolution: 'override' };
+    const { live, lines } = make({ fallback: OVERRIDE });
+    await live.refresh();
+    expect(seen).toHaveLength(0);
+    expect(live.current()).toBe(OVERRIDE);
+    expect(lines.join('\n')).toMatch(/override.*wins/i);
+  });
+
   it('a live value older than maxAgeMs is not used', async () => {
     handler = json(200, fixture('electricitymaps-latest-FR.json'));
     const { live, clock } = make({ maxAgeMs: 10_000 });

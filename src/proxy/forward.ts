@@ -213,9 +213,23 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         return;
       }
       status = r.statusCode ?? 502;
+      try {
+        // Trailers of the upstream (rare for LLM servers) are not forwarded.
+        res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
+      } catch (err) {
+        // What node:http parsed but will not send (a status below 100, a control character in the reason
+        // phrase): thrown here it would be uncaught and end the process, with this window left open.
+        r.destroy();
+        upstreamFailed = true;
+        reportError('other');
+        logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
+        status = 502;
+        res.statusMessage = ''; // writeHead kept the rejected one; '' lets the next writeHead use the standard text
+        win.firstByte();
+        sendJsonError(res, 502, id, `upstream "${upstream.name}" sent a response that cannot be relayed: ${errorMessage(err)}`, 'upstream_bad_response');
+        return;
+      }
       if (status >= 500) reportError('status_5xx');
-      // Trailers of the upstream (rare for LLM servers) are not forwarded.
-      res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
       // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
       if (r.headers['content-length'] === undefined) res.flushHeaders();
       if (status < 400 && status !== 204 && status !== 304 && method !== 'HEAD') {

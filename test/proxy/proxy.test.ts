@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeClock, createSystemClock } from '../../src/core/clock.js';
@@ -360,6 +360,25 @@ describe('proxy faults that need their own upstream', () => {
     await rig.tracker.windowsEnded(1);
     expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 503, outcome: 'error' });
     up.close();
+  });
+  it.each([
+    ['a status below 100', 'HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nok'],
+    ['a control character in the reason phrase', 'HTTP/1.1 200 O\x7fK\r\ncontent-length: 2\r\n\r\nok'],
+  ])('an upstream response node:http parses but will not relay (%s): 502 JSON, counted as other, window ends in error', async (_n, raw) => {
+    const up = net.createServer((sock) => sock.once('data', () => sock.end(Buffer.from(raw, 'latin1'))));
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    try {
+      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}` });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{}' });
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body.toString())).toMatchObject({ error: { type: 'upstream_error', code: 'upstream_bad_response' } });
+      expect(res.headers['x-inferwatt-request-id']).toBe(rig.tracker.windows[0]!.start.id);
+      expect(rig.errors).toEqual(['other']);
+      await rig.tracker.windowsEnded(1);
+      expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 502, outcome: 'error' });
+    } finally {
+      up.close();
+    }
   });
 });
 

@@ -31,11 +31,27 @@ function fieldIs(line: Buffer, end: number, name: Buffer): boolean {
 
 export function createSseReader(onEvent: SseEventHandler, maxLineBytes: number, retain: (b: Buffer) => Buffer = (b) => b): SseReader {
   let data: Buffer | null = null;
+  // Further data lines of the event, joined once at dispatch: joining on each line would copy the event
+  // again per line, quadratic in a stream whose events are not separated by blank lines.
+  let more: Buffer[] | null = null;
+  let dataBytes = 0;
+  let dropping = false; // the current event's data passed the bound
+  let overlongEvents = 0;
   let errorEvent = false;
 
   const dispatch = () => {
-    if (data !== null) onEvent(data, errorEvent);
+    if (data !== null && !dropping) {
+      if (more === null) onEvent(data, errorEvent);
+      else {
+        const parts = [data];
+        for (const m of more) parts.push(LF, m);
+        onEvent(Buffer.concat(parts, dataBytes), errorEvent);
+      }
+    }
     data = null;
+    more = null;
+    dataBytes = 0;
+    dropping = false;
     errorEvent = false;
   };
 
@@ -49,8 +65,20 @@ export function createSseReader(onEvent: SseEventHandler, maxLineBytes: number, 
     if (vs < n && line[vs] === 0x20) vs++;
     if (fieldIs(line, colon, DATA)) {
       const value = vs <= n ? line.subarray(vs) : line.subarray(n);
-      // A second data line in one event is rare; joining allocates, the common single line does not.
-      data = data === null ? retain(value) : Buffer.concat([data, LF, value]);
+      if (dropping) return;
+      if (data === null) {
+        data = retain(value);
+        dataBytes = value.length;
+      } else if (dataBytes + 1 + value.length > maxLineBytes) {
+        // Bounded like one line: an event whose data outgrows it is dropped (a stream that never sends
+        // the blank line ending its events would otherwise be kept whole).
+        overlongEvents++;
+        dropping = true;
+        more = null;
+      } else {
+        (more ??= []).push(retain(value));
+        dataBytes += 1 + value.length;
+      }
     } else if (fieldIs(line, colon, EVENT)) {
       errorEvent = n - vs === ERROR.length && startsAt(line, ERROR, vs);
     }
@@ -62,13 +90,16 @@ export function createSseReader(onEvent: SseEventHandler, maxLineBytes: number, 
     finish(complete) {
       if (!complete) {
         data = null;
+        more = null;
+        dataBytes = 0;
+        dropping = false;
         return;
       }
       lines.flush();
       dispatch();
     },
     get overlongLines() {
-      return lines.overlongLines;
+      return lines.overlongLines + overlongEvents;
     },
   };
 }

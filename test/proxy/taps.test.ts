@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRequestTap, createResponseTap, type TapResult } from '../../src/proxy/tap.js';
 import { FIXTURES_DIR, splitBytes, splitEvents } from '../helpers/replay-upstream.js';
 import { FIXTURES, fixtureBody, fixtureContentType, type FixtureCase } from './fixture-table.js';
@@ -108,6 +108,33 @@ describe('response tap edge cases', () => {
     ], { contentType: 'text/event-stream' });
     expect(r.errorSeen).toBe(true);
     expect(r.model).toBe('m');
+  });
+
+  it('SSE data lines never ended by a blank line: the event is bounded like a line, not kept and re-copied whole', async () => {
+    // Each line re-joined to the event so far copied it again: quadratic, 18 s of blocked event loop for
+    // 20,000 token lines (2 MB). Now the event is joined once, and dropped past maxParseBytes.
+    const line = Buffer.from('data: {"model":"m","choices":[{"delta":{"content":"tok"}}]}\n');
+    const concat = vi.spyOn(Buffer, 'concat');
+    let copied = 0;
+    let r: TapResult;
+    try {
+      const tap = createResponseTap({ api: 'openai.chat', contentType: 'text/event-stream', contentEncoding: undefined, maxParseBytes: 64 * 1024 });
+      for (let i = 0; i < 5000; i++) tap.write(line);
+      tap.write(Buffer.from('\ndata: {"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\n'));
+      r = await new Promise<TapResult>((resolve) => tap.end(true, resolve));
+      for (const res of concat.mock.results) copied += (res.value as Buffer).length;
+    } finally {
+      concat.mockRestore();
+    }
+    expect(copied).toBeLessThanOrEqual(64 * 1024);
+    expect(got(r)).toEqual({ model: 'm', promptTokens: 3, completionTokens: 4, errorSeen: false });
+  });
+
+  it('SSE: several data lines of one event are joined by LF (spec), the event read once', async () => {
+    const r = await runTap({ file: 'x', path: '/v1/chat/completions', api: 'openai.chat', model: undefined, prompt: undefined, completion: undefined }, [
+      Buffer.from('data: {"model":"m",\ndata: "choices":[],\ndata: "usage":{"prompt_tokens":3,"completion_tokens":4}}\n\n'),
+    ], { contentType: 'text/event-stream' });
+    expect(got(r)).toEqual({ model: 'm', promptTokens: 3, completionTokens: 4, errorSeen: false });
   });
 
   it('vLLM error object (`"object": "error"`) in a stream marks it failed', async () => {

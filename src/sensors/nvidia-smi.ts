@@ -261,11 +261,43 @@ function startStreaming(o: StreamOptions): Sensor {
       if (garbage) parseError('unparseable value in nvidia-smi line', line);
       return;
     }
-    if (buffer.length >= o.maxBuffered) {
-      buffer.splice(0, buffer.length - o.maxBuffered + 1);
-      log.rateLimited('warn', 'buffer', 'nvidia-smi readings not drained; dropping the oldest', { max: o.maxBuffered });
+    chunkRows.push({ device: gpu.info.id, tMs, powerW });
+  };
+
+  /**
+   * Stamps the rows of one chunk and buffers them. Rows normally arrive one sample at a time, stamped on
+   * arrival. When the event loop was busy, several samples of a GPU queue up in the pipe and arrive
+   * together: stamping them all at arrival would give equal times (the timeline drops all but the first
+   * as out of order, keeping the stalest value). nvidia-smi printed them intervalMs apart, so they are
+   * spaced by that much back from the arrival, and never at or before the GPU's previous reading.
+   */
+  const chunkRows: { device: string; tMs: number; powerW: number }[] = [];
+  const lastStampMs = new Map<string, number>();
+  const perDevice = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const flushChunk = (tMs: number) => {
+    if (chunkRows.length === 0) return;
+    perDevice.clear();
+    seen.clear();
+    for (const r of chunkRows) perDevice.set(r.device, (perDevice.get(r.device) ?? 0) + 1);
+    for (const r of chunkRows) {
+      const k = perDevice.get(r.device)!;
+      const j = seen.get(r.device) ?? 0;
+      seen.set(r.device, j + 1);
+      if (k > 1) {
+        const last = lastStampMs.get(r.device);
+        let t = tMs - (k - 1 - j) * o.intervalMs;
+        if (last !== undefined && t <= last) t = last + ((tMs - last) * (j + 1)) / k;
+        r.tMs = t;
+      }
+      lastStampMs.set(r.device, r.tMs);
+      if (buffer.length >= o.maxBuffered) {
+        buffer.splice(0, buffer.length - o.maxBuffered + 1);
+        log.rateLimited('warn', 'buffer', 'nvidia-smi readings not drained; dropping the oldest', { max: o.maxBuffered });
+      }
+      buffer.push(r);
     }
-    buffer.push({ device: gpu.info.id, tMs, powerW });
+    chunkRows.length = 0;
     health.ok(tMs);
   };
 
@@ -326,6 +358,7 @@ function startStreaming(o: StreamOptions): Sensor {
       tMs = clock.nowMs();
       c.lastOutputMs = tMs;
       splitter.push(chunk);
+      flushChunk(tMs);
     });
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (chunk: string) => { c.stderrTail = (c.stderrTail + chunk).slice(-400); });

@@ -219,6 +219,30 @@ describe('nvidia-smi sensor: a GPU that reports no power', () => {
   });
 });
 
+describe('nvidia-smi rows that queue up while the event loop is busy', () => {
+  it('rows of one GPU that arrive in one chunk get distinct, increasing times, ending at arrival (none is lost as out of order)', async () => {
+    const clock = createSystemClock();
+    const dir = join(FIX, 'extracted', 'linux-x86_64__nvidia-h200-mig__590.48.01');
+    const result = await probe(fakeSmi({ FAKE_NVSMI_CAPTURE: dir, FAKE_NVSMI_GPUS: '2' }), { clock });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    await readingsFor(result.sensor, 1);
+    // Block the event loop: the child keeps printing every 20 ms into the pipe.
+    const until = Date.now() + 400;
+    while (Date.now() < until) { /* busy */ }
+    const arrived = clock.nowMs();
+    const readings = await readingsFor(result.sensor, 5);
+    for (const id of ['gpu0', 'gpu1']) {
+      const ts = readings.get(id)!.map((r) => r.tMs);
+      for (let i = 1; i < ts.length; i++) expect(ts[i]!).toBeGreaterThan(ts[i - 1]!);
+      // Spaced by the interval back from their arrival, not bunched at it.
+      const queued = ts.filter((t) => t >= arrived);
+      expect(queued.length).toBeLessThan(ts.length);
+    }
+    await result.sensor.close();
+  });
+});
+
 describe('nvidia-smi sensor on the system clock (end to end)', () => {
   it('stamps each device\'s readings in increasing monotonic time, one long-lived child', async () => {
     const clock = createSystemClock();

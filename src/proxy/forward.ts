@@ -17,7 +17,7 @@ import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { filterHeaders } from './headers.js';
 import { recognizeApi } from './routes.js';
-import { createRequestTap, createResponseTap, type ResponseTap, type TapResult } from './tap.js';
+import { createRequestTap, createResponseTap, type RequestTap, type ResponseTap, type TapResult } from './tap.js';
 import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
 import { openWindow, outcomeOf, type WindowCounters } from './window.js';
 
@@ -38,6 +38,8 @@ export interface ForwarderOptions {
 }
 
 export interface ForwarderStats extends WindowCounters {
+  /** Body taps that threw (their reading lost, the request unharmed). */
+  tapFailures: number;
   upstreamErrors: Record<UpstreamErrorReason, number>;
 }
 
@@ -92,9 +94,15 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   const { router, tracker, clock, logger, maxParseBodyBytes, tenantHeader } = opts;
   const stats: ForwarderStats = {
     trackerFailures: 0,
+    tapFailures: 0,
     upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
   };
   const active = new Set<ServerResponse>();
+
+  const tapFailed = (err: unknown) => {
+    stats.tapFailures++;
+    logger.rateLimited('warn', 'tap-failed', 'a body tap failed; the request goes on without its reading', { error: errorMessage(err) });
+  };
 
   const reportError = (reason: UpstreamErrorReason) => {
     stats.upstreamErrors[reason]++;
@@ -125,9 +133,24 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const contentLength = cl !== undefined ? Number(cl) : undefined;
     const hasBody = (contentLength !== undefined && contentLength > 0) || req.headers['transfer-encoding'] !== undefined;
     if (hasBody) {
-      const reqTap = createRequestTap(maxParseBodyBytes, Number.isFinite(contentLength) ? contentLength : undefined, req.headers['content-encoding']);
-      req.on('data', (chunk: Buffer) => reqTap.write(chunk));
-      req.on('end', () => win.request(reqTap.end()));
+      // A tap that throws loses its reading, never the request: thrown from a 'data' listener it would be
+      // uncaught (the body not forwarded, the window left open, the process gone).
+      let reqTap: RequestTap | undefined = createRequestTap(maxParseBodyBytes, Number.isFinite(contentLength) ? contentLength : undefined, req.headers['content-encoding']);
+      req.on('data', (chunk: Buffer) => {
+        try {
+          reqTap?.write(chunk);
+        } catch (err) {
+          reqTap = undefined;
+          tapFailed(err);
+        }
+      });
+      req.on('end', () => {
+        try {
+          if (reqTap) win.request(reqTap.end());
+        } catch (err) {
+          tapFailed(err);
+        }
+      });
     }
 
     const fwd = req.socket.remoteAddress;
@@ -160,7 +183,12 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       if (tap) {
         const t = tap;
         tap = undefined;
-        t.end(complete, close);
+        try {
+          t.end(complete, close);
+        } catch (err) {
+          tapFailed(err);
+          close(undefined); // a no-op if the tap had called it
+        }
       } else close(undefined);
     };
 
@@ -233,12 +261,16 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
       if (r.headers['content-length'] === undefined) res.flushHeaders();
       if (status < 400 && status !== 204 && status !== 304 && method !== 'HEAD') {
-        tap = createResponseTap({
-          api,
-          contentType: r.headers['content-type'],
-          contentEncoding: r.headers['content-encoding'],
-          maxParseBytes: maxParseBodyBytes,
-        });
+        try {
+          tap = createResponseTap({
+            api,
+            contentType: r.headers['content-type'],
+            contentEncoding: r.headers['content-encoding'],
+            maxParseBytes: maxParseBodyBytes,
+          });
+        } catch (err) {
+          tapFailed(err);
+        }
       }
       let drainHooked = false;
       r.on('data', (chunk: Buffer) => {
@@ -251,7 +283,12 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
             res.on('drain', () => r.resume());
           }
         }
-        tap?.write(chunk);
+        try {
+          tap?.write(chunk);
+        } catch (err) {
+          tap = undefined;
+          tapFailed(err);
+        }
       });
       r.on('end', () => {
         win.firstByte(); // a response without a body: its headers were its first bytes

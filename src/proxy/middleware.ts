@@ -30,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { REQUEST_ID_HEADER } from './forward.js';
@@ -92,7 +93,16 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
     }
 
     let tap: ResponseTap | null | undefined;
+    // Never throws into the user's res.write/res.end: a tap that fails loses its reading, nothing more.
     const observe = (chunk: unknown, encoding: unknown) => {
+      try {
+        observeUnguarded(chunk, encoding);
+      } catch (err) {
+        tap = null;
+        logger.rateLimited('warn', 'tap-failed', 'the response tap failed; the request goes on without its reading', { error: errorMessage(err) });
+      }
+    };
+    const observeUnguarded = (chunk: unknown, encoding: unknown) => {
       const buf = toBuffer(chunk, encoding);
       if (!buf || buf.length === 0) return;
       win.firstByte();
@@ -132,8 +142,13 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
       const done = (r: TapResult | undefined) => win.end(endMs, status, complete ? outcomeOf(status, r) : 'aborted', r);
       const t = tap;
       tap = null;
-      if (t) t.end(complete, done);
-      else done(undefined);
+      if (!t) return done(undefined);
+      try {
+        t.end(complete, done);
+      } catch (err) {
+        logger.rateLimited('warn', 'tap-failed', 'the response tap failed; the request goes on without its reading', { error: errorMessage(err) });
+        done(undefined); // a no-op if the tap had called it
+      }
     };
     res.once('finish', () => finish(true));
     res.once('close', () => {

@@ -76,6 +76,8 @@ export interface NvmlLibrary {
   uuid(h: NvmlHandle): NvmlResult<string>;
   enforcedPowerLimitMw(h: NvmlHandle): NvmlResult<number>;
   utilization(h: NvmlHandle): NvmlResult<{ gpu: number; memory: number }>;
+  /** The same on a worker thread: the hot path of an `estimated` GPU. */
+  utilizationAsync(h: NvmlHandle): Promise<NvmlResult<{ gpu: number; memory: number }>>;
   /** MIG mode (current): 1 enabled, 0 disabled. Not in the required set; absent on pre-Ampere drivers. */
   migMode(h: NvmlHandle): NvmlResult<number>;
   /** Whether the library exports the symbol (binds it if not bound yet). */
@@ -262,6 +264,21 @@ function bindNvml(koffi: KoffiLike, handle: KoffiLibraryLike, path: string): Nvm
       const out: { gpu?: number; memory?: number } = {};
       const rc = f(h, out) as number;
       return rc === NVML_SUCCESS ? okResult({ gpu: Number(out.gpu), memory: Number(out.memory) }) : failed(rc);
+    },
+    utilizationAsync(h) {
+      const f = fn('nvmlDeviceGetUtilizationRates');
+      if (!f) return Promise.resolve(ABSENT);
+      const out: { gpu?: number; memory?: number } = {};
+      return new Promise((resolve) => {
+        try {
+          f.async(h, out, (err: unknown, rc: number) => {
+            if (err) resolve(failed(NVML_ERROR_UNKNOWN));
+            else resolve(rc === NVML_SUCCESS ? okResult({ gpu: Number(out.gpu), memory: Number(out.memory) }) : failed(rc));
+          });
+        } catch {
+          resolve(failed(NVML_ERROR_UNKNOWN));
+        }
+      });
     },
     migMode(h) {
       const f = fn('nvmlDeviceGetMigMode');

@@ -289,7 +289,10 @@ function createNvmlSensor(
   };
 
   /** Turns one device's answers into at most one reading. */
-  const interpret = (d: DeviceState, tMs: number, energy: NvmlResult<number> | undefined, power: NvmlResult<number> | undefined): Reading | undefined => {
+  const interpret = (
+    d: DeviceState, tMs: number, energy: NvmlResult<number> | undefined, power: NvmlResult<number> | undefined,
+    util: NvmlResult<{ gpu: number; memory: number }> | undefined,
+  ): Reading | undefined => {
     const powerW = power?.ok ? milliwattsToWatts(power.value) : undefined;
     if (d.method === 'counter') {
       if (!energy || !energy.ok) {
@@ -340,9 +343,8 @@ function createNvmlSensor(
       return { device: d.info.id, tMs, powerW: milliwattsToWatts(power.value) };
     }
     // estimated
-    const util = lib.utilization(d.handle);
-    if (!util.ok || d.limitW === undefined) {
-      onCallError(d, 'nvmlDeviceGetUtilizationRates', util.rc);
+    if (!util || !util.ok || d.limitW === undefined) {
+      onCallError(d, 'nvmlDeviceGetUtilizationRates', util?.rc ?? 'absent');
       return undefined;
     }
     d.state = 'ok';
@@ -353,7 +355,8 @@ function createNvmlSensor(
     const energy = d.method === 'counter' ? syncResult(lib.totalEnergyMj(d.handle, 'sync')) : undefined;
     const tMs = clock.nowMs();
     const power = d.method !== 'estimated' ? syncResult(lib.powerUsageMw(d.handle, 'sync')) : undefined;
-    return interpret(d, tMs, energy, power);
+    const util = d.method === 'estimated' ? lib.utilization(d.handle) : undefined;
+    return interpret(d, tMs, energy, power, util);
   };
 
   const readAsync = async (d: DeviceState): Promise<{ d: DeviceState; gen: number; reading: Reading | undefined }> => {
@@ -364,7 +367,9 @@ function createNvmlSensor(
     const tMs = clock.nowMs();
     const energy = d.method === 'counter' ? await lib.totalEnergyMj(d.handle, 'async') : undefined;
     const power = d.method !== 'estimated' ? await lib.powerUsageMw(d.handle, 'async') : undefined;
-    return { d, gen, reading: gen === d.generation ? interpret(d, tMs, energy, power) : undefined };
+    // Utilization too runs on a worker thread: a wedged driver must not hold the event loop (proxy, /metrics).
+    const util = d.method === 'estimated' ? await lib.utilizationAsync(d.handle) : undefined;
+    return { d, gen, reading: gen === d.generation ? interpret(d, tMs, energy, power, util) : undefined };
   };
 
   const updateHealth = (anyReading: boolean) => {

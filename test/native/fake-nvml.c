@@ -31,7 +31,7 @@
  *   gpuI.reset=N               changing it zeroes the accumulated energy: with energy_mj lowered too,
  *                              the counter goes down as after a driver reload or GPU reset
  *   gpuI.lost=1                every call on this device returns GPU_IS_LOST (15)
- *   gpuI.hang_ms=N             energy and power calls sleep N ms first (a wedged driver)
+ *   gpuI.hang_ms=N             energy, power and utilization calls sleep N ms first (a wedged driver)
  *   gpuI.mig=1                 nvmlDeviceGetMigMode reports MIG enabled
  *   gpuI.rc.FUNCTION=N         FUNCTION (e.g. nvmlDeviceGetPowerUsage) returns N for this device
  *
@@ -334,6 +334,7 @@ API nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned int *l
 API nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t *u) {
   nvmlReturn_t rc = check_dev(d, "nvmlDeviceGetUtilizationRates");
   if (rc) return rc;
+  if (d->hang_ms) usleep(d->hang_ms * 1000u);
   if (!u) return NVML_ERROR_INVALID_ARGUMENT;
   u->gpu = d->util_gpu;
   u->memory = d->util_mem;

@@ -380,6 +380,27 @@ describe('nvml sensor: a wedged driver call', () => {
   });
 });
 
+describe('nvml sensor: an estimated GPU whose driver hangs', () => {
+  it('reads utilization off the event loop: a hung call delays neither timers nor requests, and is skipped as silent', async () => {
+    const gpu = { count: 1, 'gpu0.util_gpu': 50, 'gpu0.limit_mw': 300000, 'gpu0.rc.nvmlDeviceGetTotalEnergyConsumption': 3, 'gpu0.rc.nvmlDeviceGetPowerUsage': 3 };
+    setGpus(gpu);
+    const { sensor, clock } = await probe({ readTimeoutMs: 50 });
+    expect(sensor.devices()[0]).toMatchObject({ method: 'estimated' });
+    setGpus({ ...gpu, 'gpu0.hang_ms': 400 }, true);
+    const t0 = performance.now();
+    const pending = sensor.read();
+    await new Promise((r) => setImmediate(r));
+    expect(performance.now() - t0).toBeLessThan(200); // the event loop was not held for the 400 ms call
+    await clock.advanceAsync(50);
+    expect(await pending).toEqual([]);
+    expect(sensor.deviceStatus()[0]).toMatchObject({ errors: { silent: 1 } });
+    setGpus(gpu, true);
+    await vi.waitFor(() => expect(sensor.deviceStatus()[0]!.state).toBe('ok'), { timeout: 5000 });
+    clock.advance(100);
+    expect(await sensor.read()).toEqual([{ device: 'gpu0', tMs: 150, powerW: 150 }]); // 50 % × 300 W, read through the worker
+  });
+});
+
 describe('nvml sensor: library and driver problems', () => {
   it('library not found at --nvml-lib: the probe fails naming the path', async () => {
     const res = await probeNvml({ libPath: '/nonexistent/libnvidia-ml.so.1', clock: createFakeClock(), logger: silentLogger });

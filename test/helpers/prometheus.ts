@@ -64,6 +64,11 @@ export interface PrometheusHandle {
 export interface StartPrometheusOptions {
   /** host:port targets, scraped as job "inferwatt". */
   targets: string[];
+  /**
+   * Labels added to every series of the targets (static_configs labels), e.g. the `cluster` that a
+   * fleet's cluster Prometheus adds as an external label and federation or remote write carries.
+   */
+  targetLabels?: Record<string, string>;
   /** Rule files to load (absolute or relative to the repository root). */
   ruleFiles?: string[];
   scrapeIntervalS?: number;
@@ -113,7 +118,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
   const config = {
     global: { scrape_interval: `${scrape}s`, scrape_timeout: `${scrape}s`, evaluation_interval: `${evaluation}s` },
     rule_files: ruleFiles,
-    scrape_configs: [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets }] }],
+    scrape_configs: [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets, ...(opts.targetLabels ? { labels: opts.targetLabels } : {}) }] }],
   };
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, JSON.stringify(config, null, 2));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { PrometheusHandle } from '../helpers/prometheus.js';
-import { DASHBOARDS_DIR, RULES_DIR, loadRules, recordedNames, ruleFiles, type RuleFile } from './promql-names.js';
+import { DASHBOARDS_DIR, FLEET_RULES_FILE, RULES_DIR, fleetRecordedNames, loadRules, recordedNames, ruleFiles, type RuleFile } from './promql-names.js';
 
 /**
  * What "every panel shows data" means when run against a real Prometheus: each dashboard query, with
@@ -21,7 +21,7 @@ export function substituteGrafanaVariables(expr: string, rangeS = 60): string {
     .replace(/\$\{?__rate_interval\}?/g, '15s')
     .replace(/\$\{?__interval\}?/g, '5s')
     .replace(/\$\{?__range\}?/g, `${rangeS}s`)
-    .replace(/\$\{?(job|instance|model)\}?/g, '.*');
+    .replace(/\$\{?(job|instance|model|cluster)\}?/g, '.*');
 }
 
 interface Panel { title: string; type: string; targets?: { refId: string; expr?: string }[]; panels?: Panel[] }
@@ -69,12 +69,13 @@ export async function emptyDashboardQueries(prom: PrometheusHandle): Promise<str
 
 /**
  * Recording rules loaded in `prom` whose series is absent, and the rules of this repository's
- * inferwatt-*.rules.yml files that were not loaded at all. (The per-model threshold overrides exist
- * only where an operator adds them, so they are in neither list.)
+ * inferwatt-*.rules.yml and fleet.yml files that were not loaded at all. (The per-model threshold
+ * overrides exist only where an operator adds them, so they are in neither list.)
  */
 export async function emptyRecordingRules(prom: PrometheusHandle): Promise<string[]> {
   const loaded = (await prom.rules()).flatMap((g) => g.rules.filter((r) => r.type === 'recording').map((r) => r.name));
-  const problems = [...recordedNames()].filter((n) => !loaded.includes(n)).map((n) => `${n}: not loaded`);
+  const expected = [...recordedNames(), ...fleetRecordedNames()];
+  const problems = expected.filter((n) => !loaded.includes(n)).map((n) => `${n}: not loaded`);
   for (const name of new Set(loaded)) {
     const res = await prom.query(name).catch(() => []);
     if (res.length === 0) problems.push(`${name}: no data`);
@@ -82,11 +83,20 @@ export async function emptyRecordingRules(prom: PrometheusHandle): Promise<strin
   return problems;
 }
 
+/** The tests' Prometheus evaluates every second (test/helpers/prometheus.ts). */
+const TEST_EVALUATION_INTERVAL = '1s';
+
 /**
  * Rule files for a test Prometheus: the real recording and alert rules, and the thresholds file with
  * the per-query CO2e threshold edited to `co2eThresholdGrams` exactly as docs/dashboards.md tells an
  * operator to, and InferwattRequestCO2eHigh's `for` shortened to `forDuration` so that a test need
  * not wait 15 minutes (its `for` is covered by the promtool unit tests).
+ *
+ * Plus the fleet rules (fleet.yml), so that the fleet dashboard's queries run against them too, as in
+ * the compose Prometheus that loads all four files. Their group's 1m `interval` is shortened to the
+ * test's evaluation interval, so that the first evaluation with data comes within seconds, not up to
+ * a minute (Prometheus offsets a group's first evaluation anywhere in its interval); the expressions
+ * are the file's own, and their values are checked by promtool in config/prometheus/tests/fleet_test.yml.
  */
 export async function testRuleFiles(co2eThresholdGrams: number, forDuration = '0s'): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'inferwatt-rules-'));
@@ -98,10 +108,15 @@ export async function testRuleFiles(co2eThresholdGrams: number, forDuration = '0
   if (edited !== 1) throw new Error('inferwatt:request_co2e_grams:alert_threshold not found once in the thresholds file');
   const alerts = parse(readFileSync(join(RULES_DIR, 'inferwatt-alerts.rules.yml'), 'utf8')) as RuleFile;
   for (const g of alerts.groups) for (const r of g.rules) if (r.alert === 'InferwattRequestCO2eHigh') r.for = forDuration;
+  const fleet = loadRules(FLEET_RULES_FILE);
+  for (const g of fleet.groups) g.interval = TEST_EVALUATION_INTERVAL;
   const thresholdsFile = join(dir, 'inferwatt-thresholds.rules.yml');
   const alertsFile = join(dir, 'inferwatt-alerts.rules.yml');
+  const fleetFile = join(dir, 'fleet.yml');
   await writeFile(thresholdsFile, stringify(thresholds));
   await writeFile(alertsFile, stringify(alerts));
+  await writeFile(fleetFile, stringify(fleet));
   // Every other rule file as it is, so that what is checked is what the example config loads.
-  return ruleFiles().map((f) => (f.endsWith('/inferwatt-thresholds.rules.yml') ? thresholdsFile : f.endsWith('/inferwatt-alerts.rules.yml') ? alertsFile : f));
+  const perJob = ruleFiles().map((f) => (f.endsWith('/inferwatt-thresholds.rules.yml') ? thresholdsFile : f.endsWith('/inferwatt-alerts.rules.yml') ? alertsFile : f));
+  return [...perJob, fleetFile];
 }

@@ -5,15 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { createSystemClock } from '../../src/core/clock.js';
 import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import { createMetricsCatalogue } from '../../src/exporter/metrics.js';
-import { DASHBOARDS_DIR, DESIGN_METRICS, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
+import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
 
 /**
  * Structural checks of the Grafana dashboards. Grafana cannot run here; every panel query is also run
  * against a real Prometheus in test/prometheus/queries.test.ts (and, with the agent, integration.test.ts).
  */
-interface Target { refId: string; expr?: string; datasource?: { type?: string; uid?: string }; exemplar?: boolean; format?: string }
+interface Target { refId: string; expr?: string; legendFormat?: string; datasource?: { type?: string; uid?: string }; exemplar?: boolean; format?: string }
 interface Panel { id: number; type: string; title: string; description?: string; datasource?: { type?: string; uid?: string }; targets?: Target[]; gridPos: { x: number; y: number; w: number; h: number }; panels?: Panel[] }
-interface Variable { name: string; type: string; query?: string | { query: string }; datasource?: { uid?: string }; definition?: string }
+interface Variable { name: string; type: string; query?: string | { query: string }; datasource?: { uid?: string }; definition?: string; includeAll?: boolean; allValue?: string }
 interface Dashboard { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: Variable[] } }
 
 const files = readdirSync(DASHBOARDS_DIR).filter((f) => f.endsWith('.json')).sort();
@@ -26,14 +26,17 @@ export function variableQuery(v: Variable): string | undefined {
 }
 
 describe('Grafana dashboards', () => {
-  it('there are an overview and a request dashboard', () => {
-    expect(files).toEqual(['inferwatt-overview.json', 'inferwatt-requests.json']);
+  it('there are an overview and a request dashboard for one job, and a fleet dashboard for the global layer', () => {
+    expect(files).toEqual([FLEET_DASHBOARD, 'inferwatt-overview.json', 'inferwatt-requests.json']);
   });
 
   describe.each(files)('%s', (file) => {
     const d = load(file);
     const panels = flatPanels(d);
     const dataPanels = panels.filter((p) => p.type !== 'row');
+    const isFleet = file === FLEET_DASHBOARD;
+    // The fleet dashboard reads the fleet records, which keep `cluster` and `model` only (docs/fleet.md).
+    const scopeVars = isFleet ? ['cluster', 'model'] : ['job', 'instance', 'model'];
 
     it('has a uid, a title and a Grafana 10/11 schema version', () => {
       expect(d.uid).toMatch(/^inferwatt-/);
@@ -41,15 +44,18 @@ describe('Grafana dashboards', () => {
       expect(d.schemaVersion).toBeGreaterThanOrEqual(36);
     });
 
-    it('has a datasource variable of type prometheus and job, instance and model variables bound to it', () => {
+    it(`has a datasource variable of type prometheus and ${scopeVars.join(', ')} variables bound to it, "All" matching any value`, () => {
       const vars = d.templating.list;
       const ds = vars.find((v) => v.name === 'datasource');
       expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' });
-      for (const name of ['job', 'instance', 'model']) {
+      expect(vars.map((v) => v.name)).toEqual(['datasource', ...scopeVars]);
+      for (const name of scopeVars) {
         const v = vars.find((x) => x.name === name);
         expect(v, name).toBeDefined();
         expect(v!.datasource?.uid, name).toBe(DS_VAR);
         expect(variableQuery(v!), name).toMatch(/^label_values\(/);
+        // ".*" also matches an absent label: one Prometheus scraping every agent has no `cluster`.
+        expect(v, name).toMatchObject({ includeAll: true, allValue: '.*' });
       }
     });
 
@@ -84,7 +90,8 @@ describe('Grafana dashboards', () => {
       }
     });
 
-    it('every query filters by the job and instance variables, except constant threshold series', () => {
+    // Registered per dashboard kind rather than skipped: no test reports as skipped.
+    if (!isFleet) it('every query filters by the job and instance variables, except constant threshold series', () => {
       for (const p of dataPanels) {
         for (const t of p.targets!) {
           if (/^inferwatt:[a-z0-9_]+:alert_threshold/.test(t.expr!)) continue;
@@ -94,8 +101,40 @@ describe('Grafana dashboards', () => {
       }
     });
 
-    it('every metric a query or variable uses is in the DESIGN §4 catalogue or a recording rule', () => {
-      const recorded = recordedNames();
+    if (isFleet) it('every per-cluster series is filtered by the cluster variable, except the fleet totals of the first row; per-model panels by the model variable', () => {
+      const byClusterRowY = panels.find((p) => p.type === 'row' && p.title === 'By cluster')!.gridPos.y;
+      expect(byClusterRowY).toBeGreaterThan(0);
+      const problems: string[] = [];
+      let fleetWide = 0;
+      for (const p of dataPanels) {
+        for (const t of p.targets!) {
+          const where = `${p.title} ${t.refId}`;
+          const expr = t.expr!;
+          const perCluster = /cluster=~"\$cluster"|by \(cluster|\{\{cluster\}\}/.test(`${expr} ${t.legendFormat ?? ''}`);
+          if (!perCluster) {
+            // A fleet total: allowed only in the first row, which says it ignores the selection.
+            fleetWide++;
+            if (p.gridPos.y > byClusterRowY) problems.push(`${where}: a fleet total below the "By cluster" row`);
+            continue;
+          }
+          for (const name of metricNamesIn(expr)) {
+            if (/^fleet(_model)?:/.test(name)) continue;
+            const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+            for (const m of expr.matchAll(new RegExp(`(?<![\\w:])${esc}(?![\\w:])(\\{[^}]*\\})?`, 'g'))) {
+              if (!m[1]?.includes('cluster=~"$cluster"')) problems.push(`${where}: ${name} is not filtered by $cluster`);
+            }
+          }
+          if ((t.legendFormat ?? '').includes('{{model}}') && !expr.includes('model=~"$model"')) problems.push(`${where}: per model but not filtered by $model`);
+        }
+      }
+      expect(fleetWide).toBeGreaterThan(0);
+      expect(problems).toEqual([]);
+    });
+
+    it('every metric a query or variable uses is in the DESIGN §4 catalogue or a recording rule of its layer (per-job rules; fleet: fleet.yml)', () => {
+      // The per-job dashboards run on a cluster Prometheus, which need not load fleet.yml; the fleet
+      // dashboard runs where fleet.yml runs, which need not hold the per-job records.
+      const recorded = isFleet ? fleetRecordedNames() : recordedNames();
       const problems: string[] = [];
       const exprs = [
         ...dataPanels.flatMap((p) => p.targets!.map((t) => [`${p.title} ${t.refId}`, t.expr!] as const)),
@@ -116,6 +155,26 @@ describe('Grafana dashboards', () => {
       expect(seen).toBeGreaterThan(exprs.length - 1);
       expect(problems).toEqual([]);
     });
+  });
+
+  it('the fleet dashboard shows every fleet record: J per query (attributed, all in), tCO2e, MWh and queries per day, per cluster and in total', () => {
+    const d = load(FLEET_DASHBOARD);
+    const targets = flatPanels(d).flatMap((p) => p.targets ?? []);
+    const used = new Set(targets.flatMap((t) => metricNamesIn(t.expr ?? '')));
+    expect([...fleetRecordedNames()].filter((n) => !used.has(n))).toEqual([]);
+    // The per-cluster table has one column per figure, each from its own query.
+    const table = flatPanels(d).find((p) => p.title === 'Clusters')! as Panel & { transformations: { id: string; options: { renameByName?: Record<string, string> } }[] };
+    const renamed = table.transformations.find((x) => x.id === 'organize')!.options.renameByName!;
+    expect(Object.values(renamed).sort()).toEqual(['Cluster', 'J per query, all in', 'J per query, attributed', 'MWh per day', 'Queries per day', 'tCO2e per day'].sort());
+    for (const t of table.targets!) expect(renamed[`Value #${t.refId}`], t.refId).toBeDefined();
+    expect(table.targets!.map((t) => t.refId)).toEqual(['A', 'B', 'C', 'D', 'E']);
+  });
+
+  it('the per-job dashboards use no fleet record (the per-host example Prometheus does not load fleet.yml)', () => {
+    const fleet = fleetRecordedNames();
+    const used = files.filter((f) => f !== FLEET_DASHBOARD).flatMap((f) => flatPanels(load(f)).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNamesIn(t.expr ?? ''))));
+    expect(used.filter((n) => fleet.has(n))).toEqual([]);
+    expect(used.length).toBeGreaterThan(0);
   });
 
   it('together the dashboards show every metric of the catalogue', () => {

@@ -12,7 +12,8 @@ import { dashboardQueries, emptyDashboardQueries, emptyRecordingRules, testRuleF
  * Scenario: the whole agent as `inferwatt run` starts it, measuring a GPU through the fake nvidia-smi
  * that replays the recorded H100 capture under load, in front of a local OpenAI-compatible upstream
  * kept under a steady, bounded load through the proxy; a real Prometheus scrapes it every second.
- * Every dashboard query, variable and recording rule returns data; the per-query CO2e alert fires when
+ * Every dashboard query (the fleet dashboard's too: fleet.yml is loaded and the target carries a
+ * `cluster` label), variable and recording rule returns data; the per-query CO2e alert fires when
  * its threshold is set low; exemplars link to request ids the proxy handed out.
  */
 const FAKE_SMI = join(__dirname, '..', 'helpers', 'fake-nvidia-smi.mjs');
@@ -87,7 +88,8 @@ beforeAll(async () => {
   ], { env: {}, logger: silentLogger });
   loadDone = startLoad(agent.proxyUrl!);
   // One chat request is ~625 W × 0.12 s ≈ 75 J, ~0.001 g at FR's intensity: 1e-7 g is far below it.
-  prom = await startPrometheus({ targets: [new URL(agent.metricsUrl).host], ruleFiles: await testRuleFiles(1e-7) });
+  // `cluster` as a fleet's cluster Prometheus would add it, for the fleet rules and dashboard (fleet.yml is loaded too).
+  prom = await startPrometheus({ targets: [new URL(agent.metricsUrl).host], targetLabels: { cluster: 'test-cluster' }, ruleFiles: await testRuleFiles(1e-7) });
   await waitFor('fifteen scrapes of the agent with traffic', async () => {
     const up = await prom.query('count_over_time(up{job="inferwatt"}[1m])');
     const reqs = await prom.query('sum(inferwatt_requests_total)');
@@ -118,6 +120,19 @@ describe('a real Prometheus scraping the running agent', () => {
     const groups = await prom.rules();
     expect(groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError ?? r.health}`))).toEqual([]);
     expect(await emptyRecordingRules(prom)).toEqual([]);
+  });
+
+  it('the fleet records of the running agent: all-in J per query above the attributed one, per cluster and model', async () => {
+    const one = async (expr: string) => Number((await prom.query(expr))[0]?.value?.[1]);
+    const allIn = await one('fleet:inferwatt_energy_per_request_all_in_joules:ratio_rate1h');
+    const attributed = await one('sum(cluster_model:inferwatt_attributed_energy_joules:rate1h) / sum(cluster_model:inferwatt_requests:rate1h)');
+    expect(attributed).toBeGreaterThan(0);
+    // The idle GPU draws power between requests: idle energy is part of the all-in figure.
+    expect(allIn).toBeGreaterThan(attributed);
+    const perModel = await prom.query('cluster_model:inferwatt_energy_per_request_joules:ratio_rate1h');
+    expect(perModel.map((s) => `${s.metric.cluster} ${s.metric.model}`).sort()).toEqual(MODELS.map((m) => `test-cluster ${m}`));
+    expect(await one('fleet:inferwatt_co2e_tonnes_per_day:rate1h')).toBeGreaterThan(0);
+    expect(await one('fleet:inferwatt_energy_megawatt_hours_per_day:rate1h')).toBeGreaterThan(0);
   });
 
   it('the per-query CO2e alert fires for both models with a threshold set low, and no sensor or upstream alert is active', { timeout: 60_000 }, async () => {

@@ -76,7 +76,7 @@ export const RULE_TESTS_DIR = join(REPO_ROOT, 'config', 'prometheus', 'tests');
 export const DASHBOARDS_DIR = join(REPO_ROOT, 'dashboards');
 
 export interface RuleFileRule { record?: string; alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-export interface RuleFile { groups: { name: string; rules: RuleFileRule[] }[] }
+export interface RuleFile { groups: { name: string; interval?: string; rules: RuleFileRule[] }[] }
 
 /** Every `*.rules.yml` file of config/prometheus/rules (what the example prometheus.yml loads). */
 export function ruleFiles(dir = RULES_DIR): string[] {
@@ -94,3 +94,16 @@ export function allRules(dir = RULES_DIR): RuleFileRule[] {
 export function recordedNames(dir = RULES_DIR): Set<string> {
   return new Set(allRules(dir).flatMap((r) => (r.record ? [r.record] : [])));
 }
+
+/**
+ * The fleet recording rules (docs/fleet.md): for the Prometheus, Thanos or Mimir ruler that sees every
+ * cluster, so not among the per-job `*.rules.yml` that the per-host example loads.
+ */
+export const FLEET_RULES_FILE = join(RULES_DIR, 'fleet.yml');
+
+export function fleetRecordedNames(file = FLEET_RULES_FILE): Set<string> {
+  return new Set(loadRules(file).groups.flatMap((g) => g.rules.flatMap((r) => (r.record ? [r.record] : []))));
+}
+
+/** The fleet dashboard (dashboards/inferwatt-fleet.json) reads the fleet records, not the per-job ones. */
+export const FLEET_DASHBOARD = 'inferwatt-fleet.json';

@@ -18,6 +18,10 @@ import { dashboardQueries, emptyDashboardQueries, emptyRecordingRules, testRuleF
  * `promtool check metrics`, exemplars must arrive with the request id, and the per-query CO2e alert
  * must fire once its threshold is set below the traffic's emissions, and nothing else.
  *
+ * The fleet rules (fleet.yml) are loaded too and the target carries a `cluster` label, so that the
+ * fleet dashboard's queries run as on the global layer, and the fleet figures are checked against the
+ * synthetic host's known traffic.
+ *
  * This proves the PromQL against real data shaped by the real exporter; integration.test.ts does the
  * same against the whole agent.
  */
@@ -27,6 +31,7 @@ const elapsedS = () => (clock.nowMs() - t0) / 1000;
 const gpu: DeviceInfo = { id: 'gpu0', kind: 'gpu', method: 'counter', sensor: 'nvidia-smi', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-test', driver: '550.54.15' };
 const cpu: DeviceInfo = { id: 'package-0', kind: 'cpu', method: 'counter', sensor: 'rapl', name: 'package-0' };
 
+const CLUSTER = 'eu-test';
 let served = 0;
 function record(model: string, energyJ: number): RequestRecord {
   served++;
@@ -79,7 +84,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   target = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   // 800 J at 50 g/kWh and PUE 1.2 is ~0.013 g per chat query: a 0.001 g threshold is crossed.
-  prom = await startPrometheus({ targets: [target], ruleFiles: await testRuleFiles(0.001) });
+  // `cluster` as a fleet's cluster Prometheus would add it (external label), for the fleet rules and dashboard.
+  prom = await startPrometheus({ targets: [target], targetLabels: { cluster: CLUSTER }, ruleFiles: await testRuleFiles(0.001) });
   await waitFor('ten scrapes of the synthetic exporter', async () => {
     const r = await prom.query('count_over_time(up{job="inferwatt"}[1m])');
     return Number(r[0]?.value?.[1] ?? 0) >= 10 ? true : undefined;
@@ -118,6 +124,35 @@ describe('dashboards and rules against a real Prometheus scraping the metric cat
     expect(idle).toBeLessThan(0.5);
     // 800 J over 120 completion tokens.
     expect(await one('job_model:inferwatt_energy_per_completion_token_joules:ratio_rate5m{model="chat-model"}')).toBeCloseTo(800 / 120, 6);
+  });
+
+  it('fleet records match the synthetic host: J per query per model and all in, tCO2e, MWh and queries per day', async () => {
+    const one = async (expr: string) => {
+      const r = await prom.query(expr);
+      expect(r, expr).toHaveLength(1);
+      return Number(r[0]!.value![1]);
+    };
+    // Ratios of two counters that grow at the same scrapes: exact.
+    expect(await one('fleet_model:inferwatt_energy_per_request_joules:ratio_rate1h{model="chat-model"}')).toBeCloseTo(800, 6);
+    expect(await one('fleet_model:inferwatt_energy_per_request_joules:ratio_rate1h{model="embed-model"}')).toBeCloseTo(20, 6);
+    expect(await one(`cluster_model:inferwatt_energy_per_request_joules:ratio_rate1h{cluster="${CLUSTER}", model="chat-model"}`)).toBeCloseTo(800, 6);
+    // rate() over 1h divides by the hour, so the per-day figures of series younger than an hour
+    // (these are seconds old) are still ramping up: not more than the steady pace of 2 queries per 1 s
+    // scrape, and above 0. Their ratios, recorded in the same evaluation, are already exact: MWh and
+    // tCO2e per query, from per-day figures, must give the host's known per-query values.
+    const near = (got: number, want: number) => { expect(got).toBeGreaterThan(want * 0.9); expect(got).toBeLessThan(want * 1.1); };
+    const perDay = await one('fleet:inferwatt_requests_per_day:rate1h');
+    expect(perDay).toBeGreaterThan(0);
+    expect(perDay).toBeLessThan(2 * 86_400 * 1.1);
+    // 820 J attributed per scrape and 90 J/s idle, over 2 queries per scrape (1 s).
+    near(await one('fleet:inferwatt_energy_per_request_all_in_joules:ratio_rate1h'), (820 + 90) / 2);
+    near(await one('fleet:inferwatt_energy_megawatt_hours_per_day:rate1h * 3.6e9 / fleet:inferwatt_requests_per_day:rate1h'), (820 + 90) / 2);
+    // 820 J at PUE 1.2 and 50 g/kWh per scrape, over 2 queries: grams per query.
+    near(await one('fleet:inferwatt_co2e_tonnes_per_day:rate1h * 1e6 / fleet:inferwatt_requests_per_day:rate1h'), (820 * 1.2 / 3.6e6) * 50 / 2);
+    // One cluster: the cluster level equals the fleet level, and it carries the cluster's name.
+    const [c] = await prom.query('cluster:inferwatt_energy_per_request_all_in_joules:ratio_rate1h');
+    expect(c!.metric.cluster).toBe(CLUSTER);
+    near(Number(c!.value![1]), (820 + 90) / 2);
   });
 
   it('the per-query CO2e alert fires for the model above a low threshold, and no other alert is active', { timeout: 60_000 }, async () => {

@@ -1,4 +1,5 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { errnoCode, errorMessage } from '../core/errors.js';
@@ -31,7 +32,17 @@ export interface PowercapFs {
 }
 
 export const nodePowercapFs: PowercapFs = {
-  readFile: (p) => readFile(p, 'utf8'),
+  // Synchronous on purpose: reading a sysfs counter never waits on a disk (the kernel reads an MSR and
+  // formats a number), so it costs microseconds, where fs/promises' readFile takes five thread-pool round
+  // trips (open, fstat, read, read, close) and showed as ~0.7 ms and a third of the agent's CPU per read
+  // under load (docs/bench.md). Errors still arrive as rejections.
+  readFile: (p) => {
+    try {
+      return Promise.resolve(readFileSync(p, 'utf8'));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  },
   readdir: (p) => readdir(p),
 };
 

@@ -222,10 +222,16 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
   let decodeError = false;
   let decodedBytes = 0;
   const bound = opts.maxParseBytes * 4;
+  // zlib's events come after the caller's (guarded) write and end have returned: a reader that threw here
+  // would be uncaught and `done` never called. It stops the tap instead, reported like a decode error.
   decoder.on('data', (out: Buffer) => {
     decodedBytes += out.length;
-    if (decodedBytes > bound * 16) return;
-    inner.write(out);
+    if (decodedBytes > bound * 16 || decodeError) return;
+    try {
+      inner.write(out);
+    } catch {
+      decodeError = true;
+    }
   });
   decoder.on('error', () => {
     decodeError = true;
@@ -243,10 +249,19 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
         return;
       }
       let called = false;
+      let answered = false;
+      const answer = (r: TapResult) => {
+        answered = true;
+        done(r);
+      };
       const once = () => {
         if (called) return;
         called = true;
-        finish();
+        try {
+          inner.end(!decodeError, (r) => answer(decodeError ? { ...r, unread: 'decode_error' } : r));
+        } catch {
+          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
+        }
       };
       decoder.once('end', once);
       decoder.once('error', once);

@@ -213,7 +213,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       }, opts.upstreamTimeoutMs);
     }
 
-    upReq.on('error', (err) => {
+    const onUpstreamFailure = (err: unknown) => {
       cancelTimer?.();
       if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
       upstreamFailed = true;
@@ -231,6 +231,14 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           : `upstream "${upstream.name}" failed: ${errnoCode(err) ?? errorMessage(err)}`,
         reason === 'timeout' ? 'upstream_timeout' : reason === 'connect' ? 'upstream_unreachable' : reason === 'reset' ? 'upstream_reset' : 'upstream_error',
       );
+    };
+    upReq.on('error', onUpstreamFailure);
+
+    // Upgrade is hop-by-hop and never forwarded, so a 101 is one the proxy did not ask for: without this
+    // listener node:http drops the socket silently, and the client would wait with its window open.
+    upReq.on('upgrade', (_r, socket) => {
+      socket.destroy(); // node:http emits no 'error' for this request after an upgrade
+      onUpstreamFailure(new Error('upstream switched protocols unasked (101)'));
     });
 
     upReq.on('response', (r) => {

@@ -380,6 +380,22 @@ describe('proxy faults that need their own upstream', () => {
       up.close();
     }
   });
+
+  it('an upstream that answers 101 (an upgrade nobody asked for, Upgrade is never forwarded): 502 JSON, counted as other, window ends in error', async () => {
+    const up = net.createServer((sock) => sock.once('data', () => sock.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n')));
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    try {
+      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}` });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{}' });
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body.toString())).toMatchObject({ error: { type: 'upstream_error', code: 'upstream_error' } });
+      expect(rig.errors).toEqual(['other']);
+      await rig.tracker.windowsEnded(1);
+      expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 502, outcome: 'error' });
+    } finally {
+      up.close();
+    }
+  });
 });
 
 describe('several upstreams by path prefix', () => {

@@ -64,7 +64,9 @@ import type {
  * behind a window's end, the record is finalised with the energy that existed (complete: false); the
  * energy that arrives later for that window goes to the unattributed total, so conservation still holds.
  * A window whose start precedes what the ledger had already processed (or the timeline's retained range)
- * is clamped to it and is also complete: false.
+ * is clamped to it and is also complete: false. A device silent for `staleDeviceMs` (a lost GPU) no longer
+ * holds its pool back: the others go on, its pieces count as 0 J not measured, the records they touch are
+ * complete: false, and if it reports again the bridged energy of that stretch goes to unattributed.
  */
 export interface LedgerOptions {
   readonly timeline: EnergyTimeline;
@@ -78,6 +80,8 @@ export interface LedgerOptions {
   readonly promptTokenWeight?: number;
   /** Sensor lag past a window's end after which its record is finalised incomplete; default 5 s. */
   readonly lagBoundMs?: number;
+  /** A device silent this long no longer holds its pool back (counted not measured); default max(120 s, 10 × lagBoundMs). */
+  readonly staleDeviceMs?: number;
   /** `amortize`: the window of time whose idle energy is spread over the requests that ended in it; default 60 s. */
   readonly amortizeWindowMs?: number;
   /** `tokens`: most held segments per pool before the oldest is split anyway; default 100 000. */
@@ -230,6 +234,8 @@ class Win implements WindowHandle {
   known = false;
   d = 0;
   late = false;
+  /** The pool's count of unmeasured device pieces when it became active; more at its end: incomplete. */
+  uncoveredAtStart = 0;
   hasFirst = false;
   firstSeq = 0;
   /** Seq of the segment before its first one (0: none); `snap` holds the integrals just after it. */
@@ -304,6 +310,10 @@ class PoolState {
   lastResolved: Seg | null = null;
   cum: number[] = EMPTY;
   measured: CompSum = compSum();
+  /** Device pieces counted as 0 J because the timeline could not answer (a device that stopped). */
+  uncovered = 0;
+  /** Per device, where its unmeasured stretch began (NaN: none); recovered as unattributed if it reports again. */
+  unmeasuredFrom: number[] = EMPTY;
   amort = new Map<number, AmortWin>();
   eBuf: number[] = EMPTY;
   /**
@@ -333,6 +343,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const amortize = idle === 'amortize';
   const promptW = opts.promptTokenWeight ?? DEFAULT_PROMPT_TOKEN_WEIGHT;
   const lagBoundMs = opts.lagBoundMs ?? DEFAULT_LAG_BOUND_MS;
+  // Far beyond any lag or restart back-off (nvidia-smi: silentAfterMs 5 s + back-off up to 60 s is not
+  // a device that is gone, and keeps holding), short enough that a lost GPU does not stop the host's books.
+  const staleDeviceMs = opts.staleDeviceMs ?? Math.max(120_000, 10 * lagBoundMs);
   const amortMs = opts.amortizeWindowMs ?? DEFAULT_AMORTIZE_WINDOW_MS;
   const maxPending = opts.maxPendingWindows ?? DEFAULT_MAX_PENDING_WINDOWS;
   const maxHoldMs = opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
@@ -432,6 +445,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     P.kp = zeros(ids.length);
     P.lastE = zeros(ids.length);
     P.fast = ids.map(() => false);
+    P.unmeasuredFrom = ids.map(() => Number.NaN);
     P.cursor = from;
     P.started = true;
     return true;
@@ -531,6 +545,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
       if (v === undefined || !Number.isFinite(v)) {
         counts.uncoveredPieces++;
+        P.uncovered++;
+        if (Number.isNaN(P.unmeasuredFrom[i]!)) P.unmeasuredFrom[i] = a;
         log.rateLimited('warn', 'uncovered', 'timeline did not cover a piece; counted as 0 J (not measured)', { pool: P.name, device: P.ids[i] });
         v = 0;
       }
@@ -586,6 +602,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
   };
 
   const applyStart = (P: PoolState, w: Win): void => {
+    w.uncoveredAtStart = P.uncovered;
     if (!tokens) {
       w.startDone = true;
       w.inActive = true;
@@ -606,6 +623,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
   };
 
   const applyEnd = (P: PoolState, w: Win): void => {
+    // A device of the pool went unmeasured while it was active: its energy is partial.
+    if (P.uncovered !== w.uncoveredAtStart) w.late = true;
     if (!tokens) {
       w.endDone = true;
       w.inActive = false;
@@ -912,8 +931,44 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const advancePool = (P: PoolState): void => {
     if (P.heap.length > P.pruneAt) pruneHeap(P);
     if (!P.started && !startPool(P)) return;
-    const target = timeline.coveredUntilMs(P.ids);
-    if (target === undefined) return;
+    recoverUnmeasured(P);
+    const covered = timeline.coveredUntilMs(P.ids);
+    if (covered === undefined) return;
+    processTo(P, covered);
+    // A device that stopped reporting (a lost GPU, a sensor failing every read) must not stall the pool:
+    // once it is silent for staleDeviceMs, the others go on and its pieces count as not measured (0 J,
+    // records overlapping them complete: false). A device that only lags (a restarting nvidia-smi child,
+    // a slow read) still holds the pool back, and its late energy is attributed as before.
+    const staleBefore = clock.nowMs() - staleDeviceMs;
+    if (covered >= staleBefore) return;
+    let live = Number.POSITIVE_INFINITY;
+    for (const s of P.series) {
+      const c = s.coveredUntilMs();
+      if (c !== undefined && c >= staleBefore && c < live) live = c;
+    }
+    if (live !== Number.POSITIVE_INFINITY && live > P.cursor) processTo(P, live);
+  };
+
+  /**
+   * A device that stopped and reports again: the timeline now bridges the stretch the ledger processed
+   * without it. That energy was measured after its requests were split, so it goes to the unattributed
+   * total (as the energy of a lag-finalised record does), and conservation holds against the timeline.
+   */
+  const recoverUnmeasured = (P: PoolState): void => {
+    for (let i = 0; i < P.D; i++) {
+      const from = P.unmeasuredFrom[i]!;
+      if (Number.isNaN(from)) continue;
+      const c = P.series[i]!.coveredUntilMs();
+      if (c === undefined || c < P.cursor) continue;
+      P.unmeasuredFrom[i] = Number.NaN;
+      const v = timeline.energyBetween(P.ids[i]!, from, P.cursor);
+      if (v === undefined || !Number.isFinite(v)) continue; // evicted meanwhile: unknown, stays unmeasured
+      compAdd(P.measured, v);
+      compAdd(unattributed, v);
+    }
+  };
+
+  const processTo = (P: PoolState, target: number): void => {
     loadKnots(P, target);
     const h = P.heap;
     while (h.length > 0 && h[0]!.t <= target) {

@@ -138,6 +138,7 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
     const finish = (complete: boolean) => {
       const endMs = clock.nowMs();
       if (win.ended) return;
+      if (complete) win.firstByte(); // a response without a body: it went out whole now (as in the proxy)
       const status = res.headersSent || complete ? res.statusCode : undefined;
       const done = (r: TapResult | undefined) => win.end(endMs, status, complete ? outcomeOf(status, r) : 'aborted', r);
       const t = tap;

@@ -105,6 +105,24 @@ describe('inferwattMiddleware', () => {
     expect(tracker.windows[1]!.merged.model).toBe('m');
   });
 
+  it('a response without a body (204): its first byte is when it ends, as in the proxy', async () => {
+    const tracker = createRecordingTracker();
+    const clock = createFakeClock(1000);
+    const mw = inferwattMiddleware({ tracker, clock });
+    const url = await serve((req, res) =>
+      mw(req, res, () => {
+        clock.advance(7);
+        res.statusCode = 204;
+        res.end();
+      }),
+    );
+    const res = await rawRequest(url, { path: '/v1/models', method: 'DELETE' });
+    expect(res.status).toBe(204);
+    await tracker.windowsEnded(1);
+    expect(tracker.windows[0]!.firstByteMs).toBe(1007);
+    expect(tracker.windows[0]!.end).toMatchObject({ endMs: 1007, status: 204, outcome: 'ok' });
+  });
+
   it('a tracker that throws never breaks the response', async () => {
     const mw = inferwattMiddleware({
       tracker: {

@@ -252,7 +252,10 @@ export async function energyFromSummary(url: string, fetchFn: typeof fetch, time
   throw new Error(`--from ${target.href}: the summary has no usable energy per request (expected totals.meanEnergyJPerRequest > 0, or totals.energyJ and totals.requests, or models[]); has the agent measured any request yet?`);
 }
 
-/** Mean IT energy per request from a JSONL records file (records without energyJ.total are skipped). */
+/**
+ * Mean IT energy per request from a JSONL records file. Records without energyJ.total are skipped, and so
+ * are incomplete ones (`complete: false`: finalised with part of their energy, which would bias the mean low).
+ */
 export async function energyFromRecords(path: string): Promise<MeasuredEnergy> {
   let text: string;
   try {
@@ -263,16 +266,24 @@ export async function energyFromRecords(path: string): Promise<MeasuredEnergy> {
   let sumJ = 0;
   let used = 0;
   let skipped = 0;
+  let incomplete = 0;
   let malformed = 0;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let rec: unknown;
     try { rec = JSON.parse(line); } catch { malformed++; continue; }
-    const total = (rec as { energyJ?: { total?: unknown } } | null)?.energyJ?.total;
-    if (typeof total === 'number' && Number.isFinite(total) && total >= 0) { sumJ += total; used++; } else skipped++;
+    const r = rec as { energyJ?: { total?: unknown }; complete?: unknown } | null;
+    const total = r?.energyJ?.total;
+    if (!(typeof total === 'number' && Number.isFinite(total) && total >= 0)) skipped++;
+    else if (r?.complete === false) incomplete++;
+    else { sumJ += total; used++; }
   }
-  if (used === 0) throw new Error(`--records ${path}: no record with energyJ.total (${skipped} without, ${malformed} malformed lines)`);
-  const extra = [skipped ? `${skipped} without energyJ.total skipped` : '', malformed ? `${malformed} malformed lines skipped` : ''].filter(Boolean).join(', ');
+  if (used === 0) throw new Error(`--records ${path}: no complete record with energyJ.total (${skipped} without, ${incomplete} incomplete, ${malformed} malformed lines)`);
+  const extra = [
+    skipped ? `${skipped} without energyJ.total skipped` : '',
+    incomplete ? `${incomplete} incomplete (complete: false) skipped` : '',
+    malformed ? `${malformed} malformed lines skipped` : '',
+  ].filter(Boolean).join(', ');
   return { itWhPerQuery: joulesToWh(sumJ / used), requests: used, origin: `measured: mean energyJ.total of ${used} records in ${path}${extra ? ` (${extra})` : ''}` };
 }
 

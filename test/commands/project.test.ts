@@ -181,6 +181,24 @@ describe('measured energy: --from a running agent, --records a file', () => {
     expect(r.err).toMatch(/cannot read the agent's summary/);
   });
 
+  it('--records leaves out incomplete records (finalised with part of their energy), and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inferwatt-records-'));
+    try {
+      const file = join(dir, 'records.jsonl');
+      writeFileSync(file, [
+        JSON.stringify({ id: 'a', energyJ: { total: 7200 }, complete: true }),
+        JSON.stringify({ id: 'b', energyJ: { total: 360 }, complete: false }),
+      ].join('\n'));
+      const r = await run(['--records', file, ...scale]);
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out);
+      expect(j.result.energy.itWhPerQuery).toBeCloseTo(2, 12); // 7200 J = 2 Wh; the partial 360 J is not averaged in
+      expect(j.result.energy.origin).toMatch(/1 incomplete \(complete: false\) skipped/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--records averages energyJ.total and reports skipped lines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inferwatt-records-'));
     try {

@@ -10,6 +10,8 @@ export interface LabelBounder {
   label(value: string | null | undefined): string;
   /** The distinct admitted values, in admission order. */
   admitted(): readonly string[];
+  /** The configured allow-list (empty when values are admitted first come, first served). */
+  allowList(): readonly string[];
 }
 
 export function createLabelBounder(opts: { max: number; allowList?: readonly string[] }): LabelBounder {
@@ -28,5 +30,6 @@ export function createLabelBounder(opts: { max: number; allowList?: readonly str
       return v;
     },
     admitted: () => [...(allow ?? seen)],
+    allowList: () => [...(allow ?? [])],
   };
 }

@@ -103,7 +103,12 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model'], registers: [registry] });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
-    collect() { this.reset(); this.inc(sources.unattributedJ()); },
+    collect() {
+      this.reset();
+      // Never negative by the ledger's books; a counter that went down would fail the whole scrape.
+      const j = sources.unattributedJ();
+      this.inc(Number.isFinite(j) && j > 0 ? j : 0);
+    },
   });
   const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model'], registers: [registry] });
   const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model'], registers: [registry] });
@@ -163,6 +168,11 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
 
   // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
   for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);
+  // With a model allow-list the model values are known too: their outcome series exist from start-up.
+  for (const model of models.allowList()) {
+    seenModels.add(model);
+    for (const o of OUTCOMES) requests.inc({ model, outcome: o }, 0);
+  }
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
   const counterNames = new Map(registry.getMetricsAsArray().map((m) => [m, (m as unknown as { name: string }).name]));

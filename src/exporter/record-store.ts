@@ -11,13 +11,20 @@ import type { RequestRecord } from './record.js';
 export interface ModelSummary {
   model: string;
   requests: number;
-  /** Requests with known token counts, and their tokens: per-token means use only these. */
+  /**
+   * Requests finalised with `complete: false` (a sensor lagged past the bound): they hold only part of
+   * their energy, so they count in `requests` and the sums but not in the means, which would be biased low.
+   */
+  incompleteRequests: number;
+  /** Complete requests with known token counts, and their tokens: per-token means use only these. */
   requestsWithTokens: number;
   promptTokens: number;
   completionTokens: number;
+  /** Sums over every request, complete or not. */
   energyJ: number;
   co2eGrams: number;
   waterLiters: number;
+  /** Means over complete requests. */
   meanEnergyJPerRequest: number;
   meanEnergyJPerToken: number | null;
   meanCo2eGramsPerRequest: number;
@@ -46,11 +53,17 @@ export interface RecordStore {
   close(): Promise<void>;
 }
 
+interface Sums { energyJ: number; co2eGrams: number; waterLiters: number }
 interface Acc {
-  requests: number; requestsWithTokens: number; promptTokens: number; completionTokens: number;
-  energyJ: number; energyJWithTokens: number; co2eGrams: number; co2eGramsWithTokens: number; waterLiters: number; waterLitersWithTokens: number;
+  requests: number; incompleteRequests: number;
+  /** Every request. */ all: Sums;
+  /** Complete requests, for the per-request means. */ complete: Sums; completeRequests: number;
+  /** Complete requests with token counts, for the per-token means. */ withTokens: Sums; requestsWithTokens: number;
+  promptTokens: number; completionTokens: number;
 }
-const emptyAcc = (): Acc => ({ requests: 0, requestsWithTokens: 0, promptTokens: 0, completionTokens: 0, energyJ: 0, energyJWithTokens: 0, co2eGrams: 0, co2eGramsWithTokens: 0, waterLiters: 0, waterLitersWithTokens: 0 });
+const sums = (): Sums => ({ energyJ: 0, co2eGrams: 0, waterLiters: 0 });
+const emptyAcc = (): Acc => ({ requests: 0, incompleteRequests: 0, all: sums(), complete: sums(), completeRequests: 0, withTokens: sums(), requestsWithTokens: 0, promptTokens: 0, completionTokens: 0 });
+const add = (s: Sums, r: RequestRecord) => { s.energyJ += r.energyJ.total; s.co2eGrams += r.co2eGrams; s.waterLiters += r.waterLiters.total; };
 
 function finish(a: Acc): Omit<ModelSummary, 'model'> {
   const tokens = a.promptTokens + a.completionTokens;
@@ -58,18 +71,19 @@ function finish(a: Acc): Omit<ModelSummary, 'model'> {
   const perToken = (x: number) => (tokens > 0 ? x / tokens : null);
   return {
     requests: a.requests,
+    incompleteRequests: a.incompleteRequests,
     requestsWithTokens: a.requestsWithTokens,
     promptTokens: a.promptTokens,
     completionTokens: a.completionTokens,
-    energyJ: a.energyJ,
-    co2eGrams: a.co2eGrams,
-    waterLiters: a.waterLiters,
-    meanEnergyJPerRequest: per(a.energyJ, a.requests),
-    meanEnergyJPerToken: perToken(a.energyJWithTokens),
-    meanCo2eGramsPerRequest: per(a.co2eGrams, a.requests),
-    meanCo2eGramsPerToken: perToken(a.co2eGramsWithTokens),
-    meanWaterLitersPerRequest: per(a.waterLiters, a.requests),
-    meanWaterLitersPerToken: perToken(a.waterLitersWithTokens),
+    energyJ: a.all.energyJ,
+    co2eGrams: a.all.co2eGrams,
+    waterLiters: a.all.waterLiters,
+    meanEnergyJPerRequest: per(a.complete.energyJ, a.completeRequests),
+    meanEnergyJPerToken: perToken(a.withTokens.energyJ),
+    meanCo2eGramsPerRequest: per(a.complete.co2eGrams, a.completeRequests),
+    meanCo2eGramsPerToken: perToken(a.withTokens.co2eGrams),
+    meanWaterLitersPerRequest: per(a.complete.waterLiters, a.completeRequests),
+    meanWaterLitersPerToken: perToken(a.withTokens.waterLiters),
   };
 }
 
@@ -103,16 +117,18 @@ export function createRecordStore(opts: {
 
   const accumulate = (a: Acc, r: RequestRecord) => {
     a.requests += 1;
-    a.energyJ += r.energyJ.total;
-    a.co2eGrams += r.co2eGrams;
-    a.waterLiters += r.waterLiters.total;
+    add(a.all, r);
+    if (!r.complete) {
+      a.incompleteRequests += 1;
+      return;
+    }
+    a.completeRequests += 1;
+    add(a.complete, r);
     if (r.promptTokens !== null || r.completionTokens !== null) {
       a.requestsWithTokens += 1;
       a.promptTokens += r.promptTokens ?? 0;
       a.completionTokens += r.completionTokens ?? 0;
-      a.energyJWithTokens += r.energyJ.total;
-      a.co2eGramsWithTokens += r.co2eGrams;
-      a.waterLitersWithTokens += r.waterLiters.total;
+      add(a.withTokens, r);
     }
   };
 

@@ -84,6 +84,17 @@ describe('metric catalogue', () => {
     expect(body).toContain('inferwatt_water_liters_total{model="llama"} 0.0006');
   });
 
+  it('has every outcome of each allow-listed model at zero from start-up, and survives a negative unattributed total', async () => {
+    const clock = createFakeClock(1000);
+    const cat = createMetricsCatalogue({
+      clock, models: createLabelBounder({ max: 5, allowList: ['llama', 'qwen'] }),
+      sources: { devices: () => [], sensors: () => [], unattributedJ: () => -1e-12, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
+    });
+    const { body } = await cat.render(undefined);
+    for (const m of ['llama', 'qwen']) for (const o of ['ok', 'error', 'aborted']) expect(body).toContain(`inferwatt_requests_total{model="${m}",outcome="${o}"} 0`);
+    expect(body).toContain('inferwatt_unattributed_energy_joules_total 0');
+  });
+
   it('bounds the model label: the first N models, then "other"', async () => {
     const { cat } = setup();
     for (let i = 0; i < 50; i++) cat.observeRecord(record({ id: `r${i}`, model: `m${i}` }));

@@ -7,13 +7,13 @@ import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
 import { createRecordStore } from '../../src/exporter/record-store.js';
 
-function rec(id: string, model: string | null, totalJ: number, prompt: number | null, completion: number | null, tenant: string | null = null): RequestRecord {
+function rec(id: string, model: string | null, totalJ: number, prompt: number | null, completion: number | null, tenant: string | null = null, complete = true): RequestRecord {
   return {
     id, model, tenant, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1000, ttfbMs: null, outcome: 'ok', status: 200,
     promptTokens: prompt, completionTokens: completion, energyJ: { gpu: totalJ, cpu: 0, dram: 0, total: totalJ }, idleShareJ: 0,
     co2eGrams: totalJ / 1000, waterLiters: { onsite: 0, offsite: totalJ / 1e6, total: totalJ / 1e6 },
     factors: { region: 'world', gridGCo2ePerKWh: 480, pue: 1.2, wue: 0, ewif: 1, source: 'static:world' },
-    attribution: 'time', complete: true, pool: 'default', api: null, energyByDeviceJ: {},
+    attribution: 'time', complete, pool: 'default', api: null, energyByDeviceJ: {},
   };
 }
 
@@ -50,6 +50,19 @@ describe('record store', () => {
     expect(sum.totals.energyJ).toBe(1060);
     expect(sum.unattributedEnergyJ).toBe(42);
     expect(sum.tenants).toEqual([expect.objectContaining({ tenant: 'unknown', requests: 5, energyJ: 1060 })]);
+  });
+
+  it('leaves incomplete records (partial energy) out of the means, not out of the sums', () => {
+    const s = store(10);
+    s.add(rec('1', 'a', 100, 10, 10));
+    s.add(rec('2', 'a', 300, 10, 10));
+    s.add(rec('3', 'a', 5, 10, 10, null, false)); // a sensor lagged: only part of its energy
+    const a = s.summary().models.find((m) => m.model === 'a')!;
+    expect(a.requests).toBe(3);
+    expect(a.incompleteRequests).toBe(1);
+    expect(a.energyJ).toBe(405);
+    expect(a.meanEnergyJPerRequest).toBe(200);
+    expect(a.meanEnergyJPerToken).toBe(400 / 40);
   });
 
   it('summarises per tenant, bounded: the first N tenants, then "other"', () => {

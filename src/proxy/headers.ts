@@ -6,16 +6,21 @@
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
-  let tokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== 'connection') continue;
-    for (const t of raw[i + 1]!.split(',')) {
-      const name = t.trim().toLowerCase();
-      if (name) (tokens ??= new Set()).add(name);
-    }
+/**
+ * Adds to `into` the names a `Connection` value lists, except those dropped anyway as hop-by-hop (the
+ * usual `keep-alive` adds nothing, so the common case makes no set and no second pass).
+ */
+function addConnectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  if (value.indexOf(',') < 0) {
+    const name = value.trim().toLowerCase();
+    if (name && !isHopByHop(name)) (into ??= new Set()).add(name);
+    return into;
   }
-  return tokens;
+  for (const t of value.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name && !isHopByHop(name)) (into ??= new Set()).add(name);
+  }
+  return into;
 }
 
 export function isHopByHop(lowerName: string): boolean {
@@ -25,17 +30,33 @@ export function isHopByHop(lowerName: string): boolean {
 /**
  * Copies `raw` (a `rawHeaders` array) without hop-by-hop headers and without those in `drop` (lower
  * case), appending `extra` pairs.
+ *
+ * One pass over `raw` (hot path: every request and response); the names that `Connection` lists are
+ * known only after it, so when there are any (rare) a second pass removes them from the copy.
  */
 export function filterHeaders(raw: readonly string[], drop: ReadonlySet<string>, extra: readonly string[]): string[] {
-  const named = connectionTokens(raw);
+  let named: Set<string> | undefined;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (isHopByHop(lower) || drop.has(lower) || named?.has(lower)) continue;
+    if (lower === 'connection') {
+      named = addConnectionTokens(raw[i + 1]!, named);
+      continue;
+    }
+    if (isHopByHop(lower) || drop.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
-  for (const e of extra) out.push(e);
+  if (named !== undefined) {
+    let w = 0;
+    for (let i = 0; i < out.length; i += 2) {
+      if (named.has(out[i]!.toLowerCase())) continue;
+      out[w++] = out[i]!;
+      out[w++] = out[i + 1]!;
+    }
+    out.length = w;
+  }
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
   return out;
 }
 

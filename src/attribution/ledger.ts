@@ -175,31 +175,43 @@ function isoFromWallMs(ms: number): string {
   return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
 
-/** A run of pieces with one set of active windows. */
+/**
+ * A run of pieces with one set of active windows. Held segments live in a ring per pool (PoolState.ring)
+ * and are reused once split, with their arrays: at 10 000 requests/s there are two segments per request,
+ * each held for about the longest overlapping request, long enough to outlive V8's young generation, so
+ * allocating them made most of the `tokens` policy's garbage-collection cost (bench/ledger.bench.ts).
+ */
 class Seg {
+  seq = 0;
+  n = 0;
+  baseU = 0; basek = 0; baseKPos = 0; baseK = 0;
   addU = 0; addk = 0; addKPos = 0; addK = 0;
   subU = 0; subk = 0; subKPos = 0; subK = 0;
   closed = false;
   closedAtMs = 0;
-  /** Split: its energy is in the pool's running integrals. */
-  resolved = false;
   /** Windows whose first segment follows this one: they copy the integrals when this one is split. */
-  starters: Win[] | undefined = undefined;
+  starters: Win[] = [];
   /** Windows whose last segment this is. */
-  enders: Win[] | undefined = undefined;
+  enders: Win[] = [];
   e: number[];
-  constructor(
-    readonly seq: number,
-    readonly n: number,
-    readonly baseU: number,
-    readonly basek: number,
-    readonly baseKPos: number,
-    readonly baseK: number,
-    devices: number,
-  ) {
+  constructor(devices: number) {
     this.e = zeros(devices);
   }
+  init(seq: number, n: number, baseU: number, basek: number, baseKPos: number, baseK: number): void {
+    this.seq = seq;
+    this.n = n;
+    this.baseU = baseU; this.basek = basek; this.baseKPos = baseKPos; this.baseK = baseK;
+    this.addU = 0; this.addk = 0; this.addKPos = 0; this.addK = 0;
+    this.subU = 0; this.subk = 0; this.subKPos = 0; this.subK = 0;
+    this.closed = false;
+    this.closedAtMs = 0;
+    const e = this.e;
+    for (let i = 0; i < e.length; i++) e[i] = 0;
+  }
 }
+
+/** Initial ring size (a power of two); it doubles when full and halves when mostly empty. */
+const MIN_RING = 1024;
 
 interface AmortWin {
   readonly idx: number;
@@ -240,7 +252,8 @@ class Win implements WindowHandle {
   firstSeq = 0;
   /** Seq of the segment before its first one (0: none); `snap` holds the integrals just after it. */
   fromSeq = 0;
-  last: Seg | null = null;
+  /** Its end was applied after its first segment opened (its last segment is the pool's newest then). */
+  hasLast = false;
   /** `tokens`: the last segment split while it was still open (counted unknown-token up to there). */
   splitSeq = 0;
   splitSnap: number[] | undefined = undefined;
@@ -298,16 +311,20 @@ class PoolState {
   K: CompSum = compSum();
   awaiting: Win[] = [];
   cur: Seg | null = null;
-  newest: Seg | null = null;
-  held: Seg[] = [];
-  head = 0;
+  /**
+   * Held segments are seqs headSeq..seq (the newest; 0: none yet), at ring[seq & mask]. A segment is
+   * split (resolved) when its seq < headSeq; headSeq - 1 is the last split one (0: none).
+   */
+  ring: Seg[] = [];
+  mask = -1;
   headSeq = 1;
   seq = 0;
+  /** Spare window lists, swapped in while a split segment's lists are walked (listeners may re-enter). */
+  spareLists: Win[][] = [];
   carryU = 0;
   carryk = 0;
   carryKPos = 0;
   carryK: CompSum = compSum();
-  lastResolved: Seg | null = null;
   cum: number[] = EMPTY;
   measured: CompSum = compSum();
   /** Device pieces counted as 0 J because the timeline could not answer (a device that stopped). */
@@ -460,23 +477,45 @@ export function createLedger(opts: LedgerOptions): Ledger {
   };
 
   const openSeg = (P: PoolState): Seg => {
-    const seg = new Seg(++P.seq, P.n, P.U, P.k, P.kPos, compValue(P.K), P.D);
+    if (P.seq - P.headSeq + 1 >= P.ring.length) growRing(P);
+    const prevSeq = P.seq;
+    const seq = ++P.seq;
+    const seg = P.ring[seq & P.mask]!;
+    seg.init(seq, P.n, P.U, P.k, P.kPos, compValue(P.K));
     for (const w of P.awaiting) {
       if (!w.inActive) continue;
       w.hasFirst = true;
-      w.firstSeq = seg.seq;
-      const prev = P.newest;
-      w.fromSeq = prev?.seq ?? 0;
+      w.firstSeq = seq;
+      w.fromSeq = prevSeq;
       // All split up to prev (or nothing yet): the integrals are those just after prev.
-      if (prev === null || prev.resolved) w.snap = P.cum.slice();
-      else (prev.starters ??= []).push(w);
+      if (prevSeq < P.headSeq) w.snap = P.cum.slice();
+      else P.ring[prevSeq & P.mask]!.starters.push(w);
     }
     P.awaiting.length = 0;
-    P.newest = seg;
     P.cur = seg;
-    P.held.push(seg);
     return seg;
   };
+
+  /** Re-lays the held segments (headSeq..seq) in a ring of `size` slots; the other slots get spare segments. */
+  const relayRing = (P: PoolState, size: number): void => {
+    const old = P.ring;
+    const oldMask = P.mask;
+    const oldUsed = new Array<boolean>(old.length).fill(false);
+    const ring = new Array<Seg>(size);
+    const used = new Array<boolean>(size).fill(false);
+    const mask = size - 1;
+    for (let q = P.headSeq; q <= P.seq; q++) {
+      oldUsed[q & oldMask] = true;
+      ring[q & mask] = old[q & oldMask]!;
+      used[q & mask] = true;
+    }
+    const spare: Seg[] = [];
+    for (let i = 0; i < old.length; i++) if (!oldUsed[i]) spare.push(old[i]!);
+    for (let i = 0; i < size; i++) if (!used[i]) ring[i] = spare.pop() ?? new Seg(P.D);
+    P.ring = ring;
+    P.mask = mask;
+  };
+  const growRing = (P: PoolState): void => relayRing(P, Math.max(MIN_RING, 2 * P.ring.length));
 
   const getAmort = (P: PoolState, idx: number): AmortWin => {
     let a = P.amort.get(idx);
@@ -647,16 +686,16 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (P.kPos === 0) { P.K.hi = 0; P.K.lo = 0; }
     }
     if (w.hasFirst) {
-      const last = P.newest!;
-      w.last = last;
-      if (last.resolved) onActiveFinal(w);
-      else (last.enders ??= []).push(w);
+      // Its last segment is the newest one.
+      w.hasLast = true;
+      if (P.seq < P.headSeq) onActiveFinal(w);
+      else P.ring[P.seq & P.mask]!.enders.push(w);
     } else {
       onActiveFinal(w); // active in no piece: 0 J (zero-length, or nothing measured while it ran)
     }
   };
 
-  const segAt = (P: PoolState, seq: number): Seg => P.held[P.head + (seq - P.headSeq)]!;
+  const segAt = (P: PoolState, seq: number): Seg => P.ring[seq & P.mask]!;
 
   const resolveSeg = (P: PoolState, s: Seg): void => {
     const D = P.D;
@@ -685,36 +724,37 @@ export function createLedger(opts: LedgerOptions): Ledger {
       compAdd(P.carryK, -s.subK);
       if (P.carryKPos === 0) { P.carryK.hi = 0; P.carryK.lo = 0; }
     }
-    s.resolved = true;
-    s.e = EMPTY;
-    P.head++;
     P.headSeq = s.seq + 1;
-    P.lastResolved = s;
     const starters = s.starters;
-    s.starters = undefined;
-    if (starters !== undefined) for (const w of starters) w.snap = cum.slice();
+    if (starters.length > 0) {
+      for (const w of starters) w.snap = P.cum.slice();
+      starters.length = 0;
+    }
     const enders = s.enders;
-    s.enders = undefined;
-    if (enders !== undefined) for (const w of enders) onActiveFinal(w);
+    if (enders.length > 0) {
+      // Detached before the walk: a listener may re-enter and reuse this slot.
+      s.enders = P.spareLists.pop() ?? [];
+      for (const w of enders) onActiveFinal(w);
+      enders.length = 0;
+      P.spareLists.push(enders);
+    }
   };
 
   /** Splits held segments in order while they can be (forceUntilSeq: split up to it regardless). */
   const resolveHead = (P: PoolState, forceUntilSeq = 0): void => {
     const now = clock.nowMs();
-    while (P.head < P.held.length) {
-      const s = P.held[P.head]!;
+    while (P.headSeq <= P.seq) {
+      const s = segAt(P, P.headSeq);
       if (!s.closed) break;
       if (tokens && s.baseU + P.carryU + s.addU > 0) {
-        const forced = s.seq <= forceUntilSeq || P.held.length - P.head > maxPending || now - s.closedAtMs > maxHoldMs;
+        const forced = s.seq <= forceUntilSeq || P.seq - P.headSeq + 1 > maxPending || now - s.closedAtMs > maxHoldMs;
         if (!forced) break;
         counts.forcedSplits++;
       }
       resolveSeg(P, s);
     }
-    if (P.head > 1024 && P.head * 2 > P.held.length) {
-      P.held = P.held.slice(P.head);
-      P.head = 0;
-    }
+    // Give back a ring left large by a burst (held segments are bounded by maxPendingWindows).
+    if (P.ring.length > MIN_RING && (P.seq - P.headSeq + 1) * 8 < P.ring.length) relayRing(P, P.ring.length / 2);
   };
 
   /**
@@ -746,7 +786,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const onActiveFinal = (w: Win): void => {
     const P = w.pool!;
     const act = zeros(P.D);
-    if (w.hasFirst && w.last !== null) {
+    if (w.hasFirst && w.hasLast) {
       const early = w.emitted && w.snapGiven !== undefined;
       winEnergy(P, w, early ? w.snapGiven : w.snap, early ? w.givenSeq : w.fromSeq, act);
     }
@@ -889,10 +929,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
     } else if (w.inActive && w.hasFirst) {
       closeCur(P);
-      resolveHead(P, P.newest!.seq);
+      resolveHead(P, P.seq);
       winEnergy(P, w, w.snap, w.fromSeq, act);
       w.snapGiven = P.cum.slice();
-      w.givenSeq = P.newest!.seq;
+      w.givenSeq = P.seq;
     }
     w.act = act;
     const am = w.amort;
@@ -990,7 +1030,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const needsTimer = (): boolean => {
     if (lagHead < lagFifo.length) return true;
-    for (const P of pools.values()) if (P.amort.size > 0 || P.head < P.held.length) return true;
+    for (const P of pools.values()) if (P.amort.size > 0 || P.headSeq <= P.seq) return true;
     return false;
   };
 
@@ -1046,13 +1086,12 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
       if (tokens && w.hasFirst) {
         // Its segments split while it was open counted it as unknown-token: remember where they stop.
-        const lr = P.lastResolved;
-        if (lr !== null && lr.seq >= w.firstSeq) {
-          w.splitSeq = lr.seq;
+        if (P.headSeq - 1 >= w.firstSeq) {
+          w.splitSeq = P.headSeq - 1;
           w.splitSnap = P.cum.slice(); // the integrals just after lr
         }
         const a = Math.max(w.firstSeq, P.headSeq);
-        const b = P.newest!.seq;
+        const b = P.seq;
         if (a <= b) {
           const sa = segAt(P, a);
           const sb = segAt(P, b);
@@ -1115,7 +1154,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       for (const P of pools.values()) {
         if (!P.started) continue;
         closeCur(P);
-        if (P.newest !== null) resolveHead(P, P.newest.seq);
+        if (P.seq > 0) resolveHead(P, P.seq);
       }
       for (const w of [...windows.values()]) if (!w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
       for (const P of pools.values()) {
@@ -1163,7 +1202,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     flush,
     stats() {
       let held = 0;
-      for (const P of pools.values()) held += P.held.length - P.head;
+      for (const P of pools.values()) held += P.seq - P.headSeq + 1;
       return { ...counts, heldSegments: held, pendingWindows: windows.size };
     },
   };

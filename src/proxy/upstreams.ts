@@ -7,10 +7,14 @@
  * - The matched prefix is STRIPPED by default before forwarding (`/gpu0/v1/chat/completions` → upstream
  *   `/v1/chat/completions`), so a client sets its base URL to `http://proxy/gpu0/v1`; `stripPrefix: false`
  *   keeps it. The upstream URL's own path is prepended (`http://h:8000/base` → `/base/v1/…`).
- * - Keep-alive agent per upstream. Idle sockets are closed after 4 s, below uvicorn's 5 s keep-alive
- *   (vLLM, SGLang), so a request never lands on a socket that the server is closing. `timeout` in
- *   node:http's Agent only destroys *free* sockets (lib/_http_agent.js onTimeout); a request in progress
- *   is not affected.
+ * - Keep-alive agent per upstream. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
+ *   keep-alive (vLLM, SGLang), so a request never lands on a socket that the server is closing. Not with
+ *   the Agent's `timeout` option: that re-arms a socket timer and adds a 'timeout' listener for every
+ *   request (lib/_http_client.js listenSocketTimeout, responseKeepAlive's setTimeout(0), then
+ *   keepSocketAlive's setTimeout again), measurable on the hot path. Instead each socket put back in the
+ *   pool is stamped, and one sweep every FREE_SOCKET_SWEEP_MS closes those idle for
+ *   FREE_SOCKET_IDLE_MS or more: closed after 3.5–4 s (sooner when the server hints a shorter
+ *   `Keep-Alive: timeout=N`: N − 1 s, as node:http does). A request in progress is never affected.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -41,7 +45,48 @@ export interface UpstreamRouter {
   destroy(): void;
 }
 
-const FREE_SOCKET_TIMEOUT_MS = 4_000;
+/** Idle sockets are closed after FREE_SOCKET_IDLE_MS … FREE_SOCKET_IDLE_MS + FREE_SOCKET_SWEEP_MS (3.5–4 s). */
+const FREE_SOCKET_IDLE_MS = 3_500;
+const FREE_SOCKET_SWEEP_MS = 500;
+const IDLE_UNTIL = Symbol('inferwatt.idleUntilMs');
+/** As node:http does with its Agent `timeout`: a server's `Keep-Alive: timeout=N` hint, less 1 s. */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1_000;
+
+type StampedSocket = import('node:net').Socket & { [IDLE_UNTIL]?: number; _httpMessage?: { res?: http.IncomingMessage } | null };
+
+function idleLimitMs(socket: StampedSocket): number {
+  const hint = socket._httpMessage?.res?.headers['keep-alive'];
+  if (typeof hint !== 'string') return FREE_SOCKET_IDLE_MS;
+  const m = /^timeout=(\d+)/.exec(hint);
+  if (!m) return FREE_SOCKET_IDLE_MS;
+  return Math.min(FREE_SOCKET_IDLE_MS, Number(m[1]) * 1000 - KEEP_ALIVE_HINT_MARGIN_MS);
+}
+
+/**
+ * Stamps each socket that goes back to the free pool and closes those idle too long, with one timer per
+ * agent (unref'd: it never keeps the process alive). Destroying a free socket removes it from the pool
+ * (the agent's own 'close' listener).
+ */
+function sweepIdleSockets(agent: http.Agent): () => void {
+  const keep = agent.keepSocketAlive.bind(agent);
+  agent.keepSocketAlive = (socket) => {
+    // node:http itself refuses to keep a socket whose server hints 1 s or less (keepSocketAlive → false)
+    (socket as StampedSocket)[IDLE_UNTIL] = performance.now() + idleLimitMs(socket as StampedSocket);
+    return keep(socket);
+  };
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const list of Object.values(agent.freeSockets)) {
+      if (!list) continue;
+      for (const s of [...list]) {
+        const until = (s as StampedSocket)[IDLE_UNTIL];
+        if (until !== undefined && now >= until) s.destroy();
+      }
+    }
+  }, FREE_SOCKET_SWEEP_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 function normalizePrefix(p: string | undefined): string {
   if (!p) return '';
@@ -59,8 +104,9 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError([`upstream "${spec.name}": URL must be http or https, got "${spec.url}"`]);
   const secure = url.protocol === 'https:';
-  const agentOpts = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, timeout: FREE_SOCKET_TIMEOUT_MS, noDelay: true };
+  const agentOpts = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const, noDelay: true };
   const agent = secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+  const stopSweep = sweepIdleSockets(agent);
   const transport = secure ? https : http;
   const basePath = url.pathname.replace(/\/+$/, '');
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -73,7 +119,10 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
     hostHeader: url.host,
     request: ({ method, path, headers }) =>
       transport.request({ agent, hostname, port, method, path: basePath + path, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false }),
-    destroy: () => agent.destroy(),
+    destroy: () => {
+      stopSweep();
+      agent.destroy();
+    },
   };
 }
 

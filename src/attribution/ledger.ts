@@ -317,6 +317,9 @@ class PoolState {
    */
   ring: Seg[] = [];
   mask = -1;
+  /** Most segments held since ringCheckSeq; the ring shrinks only if that stayed small (held counts saw-tooth). */
+  ringPeak = 0;
+  ringCheckSeq = 0;
   headSeq = 1;
   seq = 0;
   /** Spare window lists, swapped in while a split segment's lists are walked (listeners may re-enter). */
@@ -480,6 +483,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (P.seq - P.headSeq + 1 >= P.ring.length) growRing(P);
     const prevSeq = P.seq;
     const seq = ++P.seq;
+    if (seq - P.headSeq + 1 > P.ringPeak) P.ringPeak = seq - P.headSeq + 1;
     const seg = P.ring[seq & P.mask]!;
     seg.init(seq, P.n, P.U, P.k, P.kPos, compValue(P.K));
     for (const w of P.awaiting) {
@@ -753,8 +757,13 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
       resolveSeg(P, s);
     }
-    // Give back a ring left large by a burst (held segments are bounded by maxPendingWindows).
-    if (P.ring.length > MIN_RING && (P.seq - P.headSeq + 1) * 8 < P.ring.length) relayRing(P, P.ring.length / 2);
+    // Give back a ring left large by a burst (held segments are bounded by maxPendingWindows): checked
+    // once per ring's worth of segments, against the peak over that stretch.
+    if (P.seq >= P.ringCheckSeq && P.ring.length > 0) {
+      if (P.ring.length > MIN_RING && P.ringPeak * 8 < P.ring.length) relayRing(P, P.ring.length / 2);
+      P.ringPeak = P.seq - P.headSeq + 1;
+      P.ringCheckSeq = P.seq + P.ring.length;
+    }
   };
 
   /**

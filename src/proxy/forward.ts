@@ -314,8 +314,10 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
     });
 
-    res.once('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
-    res.once('close', () => {
+    // `on`, not `once`: both fire once per response, and `once` wraps each listener (a bound function and
+    // a removeListener per request on the hot path).
+    res.on('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
+    res.on('close', () => {
       if (res.writableFinished || win.ended) {
         active.delete(res);
         return;

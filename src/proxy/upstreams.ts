@@ -54,12 +54,19 @@ const KEEP_ALIVE_HINT_MARGIN_MS = 1_000;
 
 type StampedSocket = import('node:net').Socket & { [IDLE_UNTIL]?: number; _httpMessage?: { res?: http.IncomingMessage } | null };
 
+/** A server sends the same hint on every response: the last one read is kept (hot path, once per request). */
+let lastHint: string | undefined;
+let lastHintLimitMs = FREE_SOCKET_IDLE_MS;
+
 function idleLimitMs(socket: StampedSocket): number {
   const hint = socket._httpMessage?.res?.headers['keep-alive'];
   if (typeof hint !== 'string') return FREE_SOCKET_IDLE_MS;
+  if (hint === lastHint) return lastHintLimitMs;
   const m = /^timeout=(\d+)/.exec(hint);
-  if (!m) return FREE_SOCKET_IDLE_MS;
-  return Math.min(FREE_SOCKET_IDLE_MS, Number(m[1]) * 1000 - KEEP_ALIVE_HINT_MARGIN_MS);
+  const limit = m ? Math.min(FREE_SOCKET_IDLE_MS, Number(m[1]) * 1000 - KEEP_ALIVE_HINT_MARGIN_MS) : FREE_SOCKET_IDLE_MS;
+  lastHint = hint;
+  lastHintLimitMs = limit;
+  return limit;
 }
 
 /**

@@ -19,6 +19,7 @@ import zlib from 'node:zlib';
 import { createNdjsonReader } from './ndjson.js';
 import { hasAnyMarker, isDoneSentinel } from './json-scan.js';
 import type { ApiId } from './routes.js';
+import { scanRequestBody } from './request-scan.js';
 import { createSseReader } from './sse.js';
 import { createTailWindow, readTail } from './tail.js';
 import { createUsageState, ERROR_MARKERS, finalMarkersFor, readDocument, type UsageState } from './usage/index.js';
@@ -284,6 +285,13 @@ export interface RequestTap {
 }
 
 /**
+ * Bodies larger than this are scanned for `model`/`stream` (request-scan.ts: strings skipped natively,
+ * ≈ 5× cheaper than JSON.parse on a 110 KB chat request) instead of parsed; smaller ones are parsed, so a
+ * malformed small body is `invalid` exactly as JSON.parse says. 8 KiB: JSON.parse of that costs ≈ 30 µs.
+ */
+export const SCAN_ABOVE_BYTES = 8 * 1024;
+
+/**
  * Request body tap: learns `model` and `stream` from a JSON body of at most `maxBytes`; a larger (or
  * encoded) body is forwarded without being kept or parsed. The parsed prompt is dropped at once.
  */
@@ -318,6 +326,13 @@ export function createRequestTap(maxBytes: number, contentLength: number | undef
       let i = 0;
       while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
       if (buf[i] !== 0x7b /* { */) return { ...info, unread: 'not_json' };
+      if (bytes > SCAN_ABOVE_BYTES) {
+        const scanned = scanRequestBody(buf);
+        if (!scanned) return { ...info, unread: 'invalid' };
+        if (scanned.model !== undefined && scanned.model.length > 0 && scanned.model.length <= 256) info.model = scanned.model;
+        info.stream = scanned.stream;
+        return info;
+      }
       let doc: unknown;
       try {
         doc = JSON.parse(buf.toString('utf8'));

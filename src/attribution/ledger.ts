@@ -210,6 +210,8 @@ class Seg {
   }
 }
 
+/** Most spare arrays kept per pool and kind (PoolState.snapFree): ~2 000 requests in flight, then garbage. */
+const MAX_FREE_ARRAYS = 4_096;
 /** Initial ring size (a power of two); it doubles when full and halves when mostly empty. */
 const MIN_RING = 1024;
 
@@ -324,6 +326,12 @@ class PoolState {
   seq = 0;
   /** Spare window lists, swapped in while a split segment's lists are walked (listeners may re-enter). */
   spareLists: Win[][] = [];
+  /**
+   * Spare copies of `cum` (a window's snapshots) and per-device vectors (its energy): one or two of each
+   * per request, living as long as the request, so reused rather than left to the young generation.
+   */
+  snapFree: number[][] = [];
+  vecFree: number[][] = [];
   carryU = 0;
   carryk = 0;
   carryKPos = 0;
@@ -392,6 +400,27 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const unattributed = compSum();
   const byModel = new Map<string, number>();
   const counts = { lateEvents: 0, forcedSplits: 0, lagFinalised: 0, uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0 };
+
+  // ---- pooled arrays (see PoolState.snapFree) ----
+  const takeSnap = (P: PoolState): number[] => {
+    const a = P.snapFree.pop();
+    const c = P.cum;
+    if (a === undefined) return c.slice();
+    for (let i = 0; i < c.length; i++) a[i] = c[i]!;
+    return a;
+  };
+  const dropSnap = (P: PoolState, a: number[] | undefined): void => {
+    if (a !== undefined && P.snapFree.length < MAX_FREE_ARRAYS) P.snapFree.push(a);
+  };
+  const takeVec = (P: PoolState): number[] => {
+    const a = P.vecFree.pop();
+    if (a === undefined) return zeros(P.D);
+    for (let i = 0; i < a.length; i++) a[i] = 0;
+    return a;
+  };
+  const dropVec = (P: PoolState, a: number[] | undefined): void => {
+    if (a !== undefined && P.vecFree.length < MAX_FREE_ARRAYS) P.vecFree.push(a);
+  };
 
   // ---- event heap (by time, then insertion order, so a window's start precedes its end) ----
   const evLess = (a: Ev, b: Ev): boolean => a.t < b.t || (a.t === b.t && a.s < b.s);
@@ -492,7 +521,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       w.firstSeq = seq;
       w.fromSeq = prevSeq;
       // All split up to prev (or nothing yet): the integrals are those just after prev.
-      if (prevSeq < P.headSeq) w.snap = P.cum.slice();
+      if (prevSeq < P.headSeq) w.snap = takeSnap(P);
       else P.ring[prevSeq & P.mask]!.starters.push(w);
     }
     P.awaiting.length = 0;
@@ -650,7 +679,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       w.startDone = true;
       w.inActive = true;
       P.n++;
-      w.snap = P.cum.slice();
+      w.snap = takeSnap(P);
       return;
     }
     closeCur(P);
@@ -672,8 +701,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
       w.endDone = true;
       w.inActive = false;
       P.n--;
-      const act = zeros(P.D);
+      const act = takeVec(P);
       diffT(P, P.cum, w.emitted ? (w.snapGiven ?? w.snap) : w.snap, act);
+      dropSnap(P, w.snap);
+      dropSnap(P, w.snapGiven);
       w.snap = undefined;
       w.snapGiven = undefined;
       finishActive(P, w, act);
@@ -731,7 +762,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     P.headSeq = s.seq + 1;
     const starters = s.starters;
     if (starters.length > 0) {
-      for (const w of starters) w.snap = P.cum.slice();
+      for (const w of starters) w.snap = takeSnap(P);
       starters.length = 0;
     }
     const enders = s.enders;
@@ -794,11 +825,14 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const onActiveFinal = (w: Win): void => {
     const P = w.pool!;
-    const act = zeros(P.D);
+    const act = takeVec(P);
     if (w.hasFirst && w.hasLast) {
       const early = w.emitted && w.snapGiven !== undefined;
       winEnergy(P, w, early ? w.snapGiven : w.snap, early ? w.givenSeq : w.fromSeq, act);
     }
+    dropSnap(P, w.snap);
+    dropSnap(P, w.snapGiven);
+    dropSnap(P, w.splitSnap);
     w.snap = undefined;
     w.snapGiven = undefined;
     w.splitSnap = undefined;
@@ -810,6 +844,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (w.emitted) {
       // Finalised early (sensor lag): what it would have got since goes to the unattributed total.
       compAdd(unattributed, sumOf(act));
+      dropVec(P, act);
       return;
     }
     w.act = act;
@@ -840,9 +875,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (activeTotal > 0 && idleV !== undefined) {
       for (const m of members) {
         const f = sumOf(m.act) / activeTotal;
-        const share = zeros(P.D);
+        const share = takeVec(P);
         for (let i = 0; i < P.D; i++) share[i] = idleV[i]! * f;
         emit(m, !m.late && !forced, share);
+        dropVec(P, share);
       }
     } else {
       compAdd(unattributed, idleTotal);
@@ -872,7 +908,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     let idleJ = 0;
     let byDevice: Record<string, number> = {};
     if (P !== undefined) {
-      const act = w.act ?? zeros(P.D);
+      const act = w.act ?? takeVec(P);
       for (let i = 0; i < P.D; i++) {
         const a = Math.max(0, act[i] ?? 0);
         const s = idleShare === undefined ? 0 : Math.max(0, idleShare[i]!);
@@ -886,6 +922,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         energyJ.total += v;
       }
       byDevice = P.byDevice(act);
+      dropVec(P, act);
     }
     w.act = undefined;
     compAdd(attributed, energyJ.total);
@@ -930,17 +967,17 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const lagFinalise = (w: Win): void => {
     const P = w.pool!;
     counts.lagFinalised++;
-    const act = zeros(P.D);
+    const act = takeVec(P);
     if (!tokens) {
       if (w.inActive) {
         diffT(P, P.cum, w.snap, act);
-        w.snapGiven = P.cum.slice();
+        w.snapGiven = takeSnap(P);
       }
     } else if (w.inActive && w.hasFirst) {
       closeCur(P);
       resolveHead(P, P.seq);
       winEnergy(P, w, w.snap, w.fromSeq, act);
-      w.snapGiven = P.cum.slice();
+      w.snapGiven = takeSnap(P);
       w.givenSeq = P.seq;
     }
     w.act = act;
@@ -1097,7 +1134,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         // Its segments split while it was open counted it as unknown-token: remember where they stop.
         if (P.headSeq - 1 >= w.firstSeq) {
           w.splitSeq = P.headSeq - 1;
-          w.splitSnap = P.cum.slice(); // the integrals just after lr
+          w.splitSnap = takeSnap(P); // the integrals just after the last split segment
         }
         const a = Math.max(w.firstSeq, P.headSeq);
         const b = P.seq;

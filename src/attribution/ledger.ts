@@ -235,6 +235,9 @@ interface WinOps {
 /** A request window; it is also the handle returned by open() (as WindowHandle only). */
 class Win implements WindowHandle {
   endMs = Number.NaN;
+  /** Insertion order of its start and end events (ties in time are processed in this order). */
+  startS = 0;
+  endS = 0;
   model: string | undefined;
   firstByteMs: number | undefined = undefined;
   prompt: number | undefined = undefined;
@@ -292,12 +295,6 @@ class Win implements WindowHandle {
   }
 }
 
-interface Ev {
-  readonly t: number;
-  readonly s: number;
-  readonly end: boolean;
-  readonly w: Win;
-}
 
 class PoolState {
   ids: string[] = [];
@@ -305,7 +302,9 @@ class PoolState {
   D = 0;
   started = false;
   cursor = Number.NaN;
-  heap: Ev[] = [];
+  /** Windows whose start (startHeap) or end (endHeap) is not processed yet; see heapPush. */
+  startHeap: Win[] = [];
+  endHeap: Win[] = [];
   n = 0;
   U = 0;
   k = 0;
@@ -422,22 +421,39 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (a !== undefined && P.vecFree.length < MAX_FREE_ARRAYS) P.vecFree.push(a);
   };
 
-  // ---- event heap (by time, then insertion order, so a window's start precedes its end) ----
-  const evLess = (a: Ev, b: Ev): boolean => a.t < b.t || (a.t === b.t && a.s < b.s);
-  const heapPush = (h: Ev[], ev: Ev): void => {
-    // Sift up with a hole instead of swaps.
+  // ---- event heaps ----
+  // A window's start and end are events ordered by time, then by insertion order (evSeq), so a window's
+  // start precedes its end. The windows themselves are the heap entries, one heap for starts (startMs,
+  // startS) and one for ends (endMs, endS), merged in processTo: two event objects per request were
+  // garbage that outlived the young generation (events wait for the next sample, ~100 ms).
+  const startLess = (a: Win, b: Win): boolean => a.startMs < b.startMs || (a.startMs === b.startMs && a.startS < b.startS);
+  const endLess = (a: Win, b: Win): boolean => a.endMs < b.endMs || (a.endMs === b.endMs && a.endS < b.endS);
+  /** Sift up with a hole instead of swaps. */
+  const startPush = (h: Win[], w: Win): void => {
     let i = h.length;
-    h.push(ev);
+    h.push(w);
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = h[p]!;
-      if (!evLess(ev, parent)) break;
+      if (!startLess(w, parent)) break;
       h[i] = parent;
       i = p;
     }
-    h[i] = ev;
+    h[i] = w;
   };
-  const heapPop = (h: Ev[]): Ev | undefined => {
+  const endPush = (h: Win[], w: Win): void => {
+    let i = h.length;
+    h.push(w);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = h[p]!;
+      if (!endLess(w, parent)) break;
+      h[i] = parent;
+      i = p;
+    }
+    h[i] = w;
+  };
+  const startPop = (h: Win[]): Win | undefined => {
     const top = h[0];
     const last = h.pop();
     const len = h.length;
@@ -447,9 +463,29 @@ export function createLedger(opts: LedgerOptions): Ledger {
         const l = 2 * i + 1;
         if (l >= len) break;
         const r = l + 1;
-        const c = r < len && evLess(h[r]!, h[l]!) ? r : l;
+        const c = r < len && startLess(h[r]!, h[l]!) ? r : l;
         const child = h[c]!;
-        if (!evLess(child, last)) break;
+        if (!startLess(child, last)) break;
+        h[i] = child;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  };
+  const endPop = (h: Win[]): Win | undefined => {
+    const top = h[0];
+    const last = h.pop();
+    const len = h.length;
+    if (len > 0 && last !== undefined) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= len) break;
+        const r = l + 1;
+        const c = r < len && endLess(h[r]!, h[l]!) ? r : l;
+        const child = h[c]!;
+        if (!endLess(child, last)) break;
         h[i] = child;
         i = c;
       }
@@ -1008,14 +1044,18 @@ export function createLedger(opts: LedgerOptions): Ledger {
    * pool whose devices stopped must not grow without bound. Runs only when the heap is large.
    */
   const pruneHeap = (P: PoolState): void => {
-    const kept = P.heap.filter((ev) => !(ev.w.emitted && !ev.w.startDone));
-    kept.sort((a, b) => (evLess(a, b) ? -1 : evLess(b, a) ? 1 : 0)); // a sorted array is a valid heap
-    P.heap = kept;
-    P.pruneAt = Math.max(maxPending, 2 * kept.length);
+    const starts = P.startHeap.filter((w) => !(w.emitted && !w.startDone));
+    const ends = P.endHeap.filter((w) => !(w.emitted && !w.startDone));
+    // A sorted array is a valid heap.
+    starts.sort((a, b) => (startLess(a, b) ? -1 : startLess(b, a) ? 1 : 0));
+    ends.sort((a, b) => (endLess(a, b) ? -1 : endLess(b, a) ? 1 : 0));
+    P.startHeap = starts;
+    P.endHeap = ends;
+    P.pruneAt = Math.max(maxPending, 2 * (starts.length + ends.length));
   };
 
   const advancePool = (P: PoolState): void => {
-    if (P.heap.length > P.pruneAt) pruneHeap(P);
+    if (P.startHeap.length + P.endHeap.length > P.pruneAt) pruneHeap(P);
     if (!P.started && !startPool(P)) return;
     recoverUnmeasured(P);
     const covered = timeline.coveredUntilMs(P.ids);
@@ -1056,19 +1096,29 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const processTo = (P: PoolState, target: number): void => {
     loadKnots(P, target);
-    const h = P.heap;
-    while (h.length > 0 && h[0]!.t <= target) {
-      const ev = heapPop(h)!;
-      let t = ev.t;
+    for (;;) {
+      const sh = P.startHeap;
+      const eh = P.endHeap;
+      const s0 = sh.length > 0 && sh[0]!.startMs <= target ? sh[0]! : undefined;
+      const e0 = eh.length > 0 && eh[0]!.endMs <= target ? eh[0]! : undefined;
+      let end: boolean;
+      if (s0 === undefined) {
+        if (e0 === undefined) break;
+        end = true;
+      } else {
+        end = e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endS < s0.startS));
+      }
+      const w = end ? endPop(eh)! : startPop(sh)!;
+      let t = end ? w.endMs : w.startMs;
       if (t < P.cursor) {
         t = P.cursor;
         counts.lateEvents++;
-        if (!ev.end) ev.w.late = true;
+        if (!end) w.late = true;
         log.rateLimited('warn', 'late', 'window event older than the processed range; clamped', { pool: P.name });
       }
       accumulate(P, t);
-      if (ev.end) applyEnd(P, ev.w);
-      else applyStart(P, ev.w);
+      if (end) applyEnd(P, w);
+      else applyStart(P, w);
     }
     accumulate(P, target);
     resolveHead(P);
@@ -1154,7 +1204,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
       w.amort = am;
       if (!am.closed) { am.pending++; w.amortPending = true; }
     }
-    heapPush(P.heap, { t: endMs, s: ++evSeq, end: true, w });
+    w.endS = ++evSeq;
+    endPush(P.endHeap, w);
     lagFifo.push(w);
     armTimer();
     if (tokens) resolveHead(P);
@@ -1184,7 +1235,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
       counts.unknownPool++;
       log.rateLimited('warn', 'unknown-pool', 'request for an unknown pool: recorded with 0 J', { pool: start.pool });
     } else {
-      heapPush(P.heap, { t: startMs, s: ++evSeq, end: false, w });
+      w.startS = ++evSeq;
+      startPush(P.startHeap, w);
     }
     if (windows.has(start.id)) log.rateLimited('warn', 'duplicate-id', 'duplicate request id; the newer window answers pending()');
     windows.set(start.id, w);

@@ -210,6 +210,11 @@ class Seg {
   }
 }
 
+/** `a.length = 0` is a runtime call in V8; popping the few entries of a hot short list is inlined. */
+function clearList(a: unknown[]): void {
+  while (a.length > 0) a.pop();
+}
+
 /** Most spare arrays kept per pool and kind (PoolState.snapFree): ~2 000 requests in flight, then garbage. */
 const MAX_FREE_ARRAYS = 4_096;
 /** Initial ring size (a power of two); it doubles when full and halves when mostly empty. */
@@ -397,7 +402,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const attributed = compSum();
   const unattributed = compSum();
-  const byModel = new Map<string, number>();
+  /** Per model, a mutable box: a Map of numbers would allocate a new heap number on every record. */
+  const byModel = new Map<string, { j: number }>();
   const counts = { lateEvents: 0, forcedSplits: 0, lagFinalised: 0, uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0 };
 
   // ---- pooled arrays (see PoolState.snapFree) ----
@@ -560,7 +566,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (prevSeq < P.headSeq) w.snap = takeSnap(P);
       else P.ring[prevSeq & P.mask]!.starters.push(w);
     }
-    P.awaiting.length = 0;
+    clearList(P.awaiting);
     P.cur = seg;
     return seg;
   };
@@ -799,14 +805,14 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const starters = s.starters;
     if (starters.length > 0) {
       for (const w of starters) w.snap = takeSnap(P);
-      starters.length = 0;
+      clearList(starters);
     }
     const enders = s.enders;
     if (enders.length > 0) {
       // Detached before the walk: a listener may re-enter and reuse this slot.
       s.enders = P.spareLists.pop() ?? [];
       for (const w of enders) onActiveFinal(w);
-      enders.length = 0;
+      clearList(enders);
       P.spareLists.push(enders);
     }
   };
@@ -940,7 +946,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const emit = (w: Win, complete: boolean, idleShare: number[] | undefined): void => {
     w.emitted = true;
     const P = w.pool;
-    const energyJ = { gpu: 0, cpu: 0, dram: 0, total: 0 };
+    let gpuJ = 0;
+    let cpuJ = 0;
+    let dramJ = 0;
+    let totalJ = 0;
     let idleJ = 0;
     let byDevice: Record<string, number> = {};
     if (P !== undefined) {
@@ -952,21 +961,26 @@ export function createLedger(opts: LedgerOptions): Ledger {
         act[i] = v;
         idleJ += s;
         const kind = P.kinds[i]!;
-        if (kind === 'gpu') energyJ.gpu += v;
-        else if (kind === 'cpu') energyJ.cpu += v;
-        else energyJ.dram += v;
-        energyJ.total += v;
+        if (kind === 'gpu') gpuJ += v;
+        else if (kind === 'cpu') cpuJ += v;
+        else dramJ += v;
+        totalJ += v;
       }
       byDevice = P.byDevice(act);
       dropVec(P, act);
     }
     w.act = undefined;
-    compAdd(attributed, energyJ.total);
+    const energyJ = { gpu: gpuJ, cpu: cpuJ, dram: dramJ, total: totalJ };
+    compAdd(attributed, totalJ);
     const modelKey = w.model ?? '';
-    const prev = byModel.get(modelKey);
-    if (prev !== undefined) byModel.set(modelKey, prev + energyJ.total);
-    else if (byModel.size < maxModelKeys) byModel.set(modelKey, energyJ.total);
-    else byModel.set(OTHER_MODEL_KEY, (byModel.get(OTHER_MODEL_KEY) ?? 0) + energyJ.total);
+    const box = byModel.get(modelKey);
+    if (box !== undefined) box.j += totalJ;
+    else if (byModel.size < maxModelKeys) byModel.set(modelKey, { j: totalJ });
+    else {
+      const other = byModel.get(OTHER_MODEL_KEY);
+      if (other !== undefined) other.j += totalJ;
+      else byModel.set(OTHER_MODEL_KEY, { j: 0 + totalJ });
+    }
     if (windows.get(w.id) === w) windows.delete(w.id);
 
     const rec: AttributedRequest = {
@@ -1293,7 +1307,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         attributedJ: a,
         unattributedJ: u,
         pendingJ: measured - a - u,
-        attributedByModelJ: Object.fromEntries(byModel),
+        attributedByModelJ: Object.fromEntries(Array.from(byModel, ([m, box]) => [m, box.j])),
         processedUntilMs,
       };
     },

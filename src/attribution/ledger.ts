@@ -647,13 +647,17 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const piece = (P: PoolState, a: number, b: number, idx: number): void => {
     const e = P.eBuf;
+    const fast = P.fast;
+    const lastE = P.lastE;
+    // `tokens` with windows active: the piece goes into the current segment, summed in the same loop.
+    const se = tokens && P.n > 0 ? (P.cur ?? openSeg(P)).e : undefined;
     let total = 0;
     for (let i = 0; i < P.D; i++) {
       let v: number | undefined;
-      if (P.fast[i]) {
+      if (fast[i]) {
         const cb = energyAtKnots(P, i, b);
-        v = cb - P.lastE[i]!;
-        P.lastE[i] = cb;
+        v = cb - lastE[i]!;
+        lastE[i] = cb;
       } else {
         v = timeline.energyBetween(P.ids[i]!, a, b);
       }
@@ -665,19 +669,15 @@ export function createLedger(opts: LedgerOptions): Ledger {
         v = 0;
       }
       e[i] = v;
+      if (se !== undefined) se[i] = se[i]! + v;
       total += v;
     }
     compAdd(P.measured, total);
+    if (se !== undefined) return;
     if (P.n > 0 && !tokens) {
       // `time`: the split is known now; no segment is kept (see applyStart/applyEnd).
       const n = P.n;
       for (let i = 0; i < P.D; i++) if (e[i] !== 0) compAddAt(P.cum, i, P.D, e[i]! / n);
-      return;
-    }
-    if (P.n > 0) {
-      const seg = P.cur ?? openSeg(P);
-      const se = seg.e;
-      for (let i = 0; i < P.D; i++) se[i] = se[i]! + e[i]!;
       return;
     }
     if (idx >= 0) {

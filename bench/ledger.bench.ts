@@ -3,7 +3,7 @@
  * 1 000 in flight, on one core. Target: under 10 % of a core.
  *
  *   npx esbuild bench/ledger.bench.ts --bundle --platform=node --format=esm --outfile=.tmp/ledger-bench.mjs \
- *     && node .tmp/ledger-bench.mjs [--seconds 20] [--rate 10000] [--inflight 1000]
+ *     && node .tmp/ledger-bench.mjs [--seconds 20] [--rate 10000] [--inflight 1000] [--runs 1] [--only tokens]
  *
  * A virtual host of 8 GPUs (counter readings every 100 ms) and 2 CPU packages + 2 DRAM zones (every
  * 250 ms), one pool with all 12 devices, driven on a fake clock in 1 ms steps: Poisson-like arrivals at
@@ -11,7 +11,8 @@
  * token counts reported before each end, and `advance()` after every GPU sample (as the sampler's
  * onSample does). Reported per policy: CPU time (user + system) per simulated second, minus the same
  * loop with a no-op tracker, as % of one core if the traffic ran in real time; plus the held segments
- * and conservation error at the end.
+ * and conservation error at the end. With --runs N the scenarios are run N times in turn (interleaved, so
+ * a burst of load on a shared machine hits all of them alike) and the median is reported with the range.
  */
 import { createLedger, type Ledger } from '../src/attribution/ledger.js';
 import type { AttributionPolicy, IdlePolicy, RequestTracker, WindowHandle } from '../src/attribution/types.js';
@@ -30,6 +31,7 @@ const RATE = flag('rate', 10_000);
 const INFLIGHT = flag('inflight', 1_000);
 const MEAN_MS = (INFLIGHT / RATE) * 1000;
 const GPUS = flag('gpus', 8);
+const RUNS = Math.max(1, flag('runs', 1));
 const onlyAt = args.indexOf('--only');
 const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
 
@@ -112,14 +114,31 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
   return { cpuMs: (used.user + used.system) / 1000, finished, held, errRel, maxOpen };
 }
 
-const base = run('noop', 'unattributed');
-console.log(`ledger bench: ${SECONDS} s simulated, ${RATE} req/s, ~${INFLIGHT} in flight (mean ${MEAN_MS} ms), ${devices.length} devices`);
-console.log(`baseline loop (no-op tracker): ${(base.cpuMs / SECONDS).toFixed(1)} ms CPU per simulated s`);
-console.log('| policy | idle | finished/s | ledger CPU ms per s | % of one core | held segments at end | conservation rel. err |');
-console.log('|---|---|---|---|---|---|---|');
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+};
 const scenarios = ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const).filter(([p]) => ONLY === undefined || p === ONLY);
-for (const [policy, idle] of scenarios) {
-  const res = run(policy, idle);
-  const perS = (res.cpuMs - base.cpuMs) / SECONDS;
-  console.log(`| ${policy} | ${idle} | ${Math.round(res.finished / SECONDS)} | ${perS.toFixed(1)} | ${(perS / 10).toFixed(1)} % | ${res.held} | ${res.errRel.toExponential(1)} |`);
+const baseMs: number[] = [];
+const perScenario = scenarios.map(() => ({ perS: [] as number[], last: undefined as Result | undefined }));
+for (let r = 0; r < RUNS; r++) {
+  const base = run('noop', 'unattributed');
+  baseMs.push(base.cpuMs);
+  scenarios.forEach(([policy, idle], i) => {
+    const res = run(policy, idle);
+    perScenario[i]!.perS.push((res.cpuMs - base.cpuMs) / SECONDS);
+    perScenario[i]!.last = res;
+  });
 }
+console.log(`ledger bench: ${SECONDS} s simulated, ${RATE} req/s, ~${INFLIGHT} in flight (mean ${MEAN_MS} ms), ${devices.length} devices, ${RUNS} run(s)`);
+console.log(`baseline loop (no-op tracker): ${(median(baseMs) / SECONDS).toFixed(1)} ms CPU per simulated s`);
+console.log('| policy | idle | finished/s | ledger CPU ms per s | % of one core | range (% of one core) | held segments at end | conservation rel. err |');
+console.log('|---|---|---|---|---|---|---|---|');
+scenarios.forEach(([policy, idle], i) => {
+  const { perS, last } = perScenario[i]!;
+  const res = last!;
+  const med = median(perS);
+  const range = `${(Math.min(...perS) / 10).toFixed(1)}–${(Math.max(...perS) / 10).toFixed(1)} %`;
+  console.log(`| ${policy} | ${idle} | ${Math.round(res.finished / SECONDS)} | ${med.toFixed(1)} | ${(med / 10).toFixed(1)} % | ${range} | ${res.held} | ${res.errRel.toExponential(1)} |`);
+});

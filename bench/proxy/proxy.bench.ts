@@ -10,8 +10,8 @@
  * Each server runs in its own process (this file with --role); the load generator is this process.
  * (a) throughput: closed loop, --connections keep-alive connections, small JSON chat completion;
  * (b) latency at a fixed --rate (open loop), p50/p99, added = through − direct;
- * (c) SSE: 20 events 10 ms apart, time to first byte and per-chunk delay (upstream stamps each event
- *     with CLOCK_MONOTONIC, shared by all processes of the host);
+ * (c) SSE: 20 events 10 ms apart on /sse/v1/chat/completions, time to first byte and per-chunk delay
+ *     (upstream stamps each event with CLOCK_MONOTONIC, shared by all processes of the host);
  * (d) RSS of the proxy process with 1,000 concurrent open streams.
  * Everything shares the host's cores; compare ratios within one run, not across runs.
  * Diagnostics: BENCH_ONLY_THROUGHPUT=1 stops after (a) and prints the raw rows; BENCH_PROFILE_ROLE=inferwatt
@@ -41,6 +41,20 @@ const monoNs = () => process.hrtime.bigint();
 const JSON_BODY = Buffer.from(
   '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":21,"completion_tokens":9}}',
 );
+/**
+ * The request body: `{"model":"bench"}` (17 bytes), or with --body-kb N a chat request with N KiB of
+ * message content (a long prompt: RAG context, history), `model` first and `stream` last.
+ */
+const BODY_KB = Number(flag('body-kb', '0'));
+const REQUEST_BODY = Buffer.from(
+  BODY_KB > 0
+    ? JSON.stringify({
+        model: 'bench',
+        messages: Array.from({ length: BODY_KB }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'Retrieved context, "quoted" and \\ escaped, é ü. '.repeat(19) })),
+        stream: false,
+      })
+    : '{"model":"bench"}',
+);
 const SSE_EVENTS = 20;
 const SSE_GAP_MS = 10;
 
@@ -56,7 +70,7 @@ function startUpstream(port: number): void {
         res.on('close', () => clearInterval(t));
         return;
       }
-      if (req.url === '/sse') {
+      if (req.url!.startsWith('/sse/')) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         let i = 0;
         const send = () => {
@@ -150,10 +164,12 @@ http {
   throw new Error('nginx did not start; see its error.log in ' + dir);
 }
 
-function spawnRole(role: string, upstream = ''): Promise<Child> {
-  const self = fileURLToPath(import.meta.url);
-  const nodeFlags = (process.env.BENCH_PROFILE_ROLE ?? '').split(',').includes(role) ? ['--cpu-prof', `--cpu-prof-dir=.tmp/prof/${role}`] : [];
-  const proc = spawn(process.execPath, [...nodeFlags, self, '--role', role, '--upstream', upstream], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function spawnRole(role: string, upstream = '', script = fileURLToPath(import.meta.url), profName = role): Promise<Child> {
+  const self = script;
+  const nodeFlags = (process.env.BENCH_PROFILE_ROLE ?? '').split(',').includes(profName) ? ['--cpu-prof', `--cpu-prof-dir=.tmp/prof/${profName}`] : [];
+  // BENCH_ROLE_FLAGS: node flags for every server process (e.g. --trace-gc; lines are prefixed with the PID)
+  const extraFlags = (process.env.BENCH_ROLE_FLAGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeFlags, ...extraFlags, self, '--role', role, '--upstream', upstream], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('message', (m: { port: number }) => resolve({ proc, url: `http://127.0.0.1:${m.port}` }));
     proc.once('exit', (code) => reject(new Error(`${role} exited ${code}`)));
@@ -162,7 +178,7 @@ function spawnRole(role: string, upstream = ''): Promise<Child> {
 
 function request(agent: http.Agent, base: URL, path: string, onFirst?: (ns: bigint) => void, onData?: (c: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent, hostname: base.hostname, port: base.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 17 } }, (res) => {
+    const req = http.request({ agent, hostname: base.hostname, port: base.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': REQUEST_BODY.length } }, (res) => {
       let first = true;
       res.on('data', (c: Buffer) => {
         if (first) {
@@ -175,7 +191,7 @@ function request(agent: http.Agent, base: URL, path: string, onFirst?: (ns: bigi
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end('{"model":"bench"}');
+    req.end(REQUEST_BODY);
   });
 }
 
@@ -239,7 +255,9 @@ async function sse(url: string, streams: number, ttfb: number[], delays: number[
       return request(
         agent,
         base,
-        '/sse',
+        // an OpenAI route (as real streaming clients use; the taps pick its markers) under a prefix that
+        // tells the bench upstream to stream
+        '/sse/v1/chat/completions',
         (ns) => ttfb.push(Number(ns - t0) / 1e6),
         (c) => {
           const now = monoNs();
@@ -293,12 +311,17 @@ async function main(): Promise<void> {
   const upstream = await spawnRole('upstream');
   const bare = await spawnRole('bare', upstream.url);
   const inferwatt = await spawnRole('inferwatt', upstream.url);
-  const nginx = await spawnNginx(upstream.url);
-  if (!nginx) console.log('nginx not found (apt-get install nginx): its row is left out');
+  // A/B of two versions in one run: BENCH_BASE_BUNDLE=<an older build of this file> adds its inferwatt
+  // as the row "inferwatt (base)" (profile name `base`).
+  const baseBundle = process.env.BENCH_BASE_BUNDLE;
+  const base = baseBundle ? await spawnRole('inferwatt', upstream.url, baseBundle, 'base') : undefined;
+  const nginx = process.env.BENCH_NO_NGINX ? undefined : await spawnNginx(upstream.url);
+  if (!nginx) console.log('nginx not found (apt-get install nginx) or BENCH_NO_NGINX set: its row is left out');
   const targets: [string, Child | { url: string; proc?: undefined }][] = [
     ['direct', { url: upstream.url }],
     ...(nginx ? [['nginx', nginx] as [string, Child]] : []),
     ['bare node proxy', bare],
+    ...(base ? [['inferwatt (base)', base] as [string, Child]] : []),
     ['inferwatt', inferwatt],
   ];
   const rows: Record<string, Record<string, number>> = {};
@@ -306,6 +329,7 @@ async function main(): Promise<void> {
   // Rounds of 1 s per target in rotating order, so that the load of the shared host falls on all alike;
   // the CPU time each proxy process spends per request is the steadier figure.
   const rounds: Record<string, number[]> = {};
+  const roundCpu: Record<string, number[]> = {};
   for (let round = 0; round < seconds; round++) {
     for (let k = 0; k < targets.length; k++) {
       const [name, t] = targets[(round + k) % targets.length]!;
@@ -315,6 +339,7 @@ async function main(): Promise<void> {
       row.count! += r.count;
       if (t.proc) row.cpuMs! += cpuMs(t.proc.pid!) - cpu0;
       (rounds[name] ??= []).push(r.rps);
+      if (t.proc) (roundCpu[name] ??= []).push(((cpuMs(t.proc.pid!) - cpu0) * 1000) / r.count);
     }
   }
   for (const [name] of targets) {
@@ -324,7 +349,17 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY_THROUGHPUT) {
     console.log(rows);
-    for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : [])]) c.proc.kill('SIGINT');
+    // Ratios of adjacent measurements, round by round: steadier than ratios of totals on a shared host.
+    const median = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    const ratios = (a: string, b: string, m: Record<string, number[]>) => median(m[a]!.map((x, i) => x / m[b]![i]!));
+    for (const name of Object.keys(roundCpu)) {
+      if (name === 'bare node proxy') continue;
+      console.log(`per-round median ${name}/bare: cpu/request ${ratios(name, 'bare node proxy', roundCpu).toFixed(3)}, req/s ${ratios(name, 'bare node proxy', rounds).toFixed(3)}`);
+    }
+    if (roundCpu['inferwatt (base)']) {
+      console.log(`per-round median inferwatt/base: cpu/request ${ratios('inferwatt', 'inferwatt (base)', roundCpu).toFixed(3)}, req/s ${ratios('inferwatt', 'inferwatt (base)', rounds).toFixed(3)}`);
+    }
+    for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : []), ...(base ? [base] : [])]) c.proc.kill('SIGINT');
     return;
   }
   const lat: Record<string, number[]> = {};
@@ -342,7 +377,7 @@ async function main(): Promise<void> {
     Object.assign(rows[name]!, { p50: pct(l!, 50), p99: pct(l!, 99), ttfbP50: pct(f1!, 50), chunkDelayP50: pct(d1!, 50), chunkDelayP99: pct(d1!, 99) });
   }
   for (const [name, t] of targets) if (t.proc) rows[name]!.rss1000 = await rssWithStreams(t as Child, 1000);
-  for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : [])]) c.proc.kill();
+  for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : []), ...(base ? [base] : [])]) c.proc.kill();
 
   const d = rows.direct!;
   const b = rows['bare node proxy']!;

@@ -64,6 +64,9 @@ const MAX_MODEL_ATTEMPTS = 4;
 
 function framingOf(contentType: string | undefined): Framing | undefined {
   if (!contentType) return undefined;
+  // the usual values first: no lower-casing copy and no substring searches on every response
+  if (contentType === 'application/json') return 'json';
+  if (contentType === 'text/event-stream') return 'sse';
   const ct = contentType.toLowerCase();
   if (ct.includes('event-stream')) return 'sse';
   if (ct.includes('ndjson') || ct.includes('jsonl') || ct.includes('json-seq') || ct.includes('jsonlines')) return 'ndjson';

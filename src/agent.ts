@@ -14,9 +14,9 @@ import type { EnergyTimeline } from './energy/types.js';
 import { createAdminApp } from './exporter/admin-server.js';
 import { createLabelBounder } from './exporter/label-bounder.js';
 import { createMetricsCatalogue, type ActiveFactors } from './exporter/metrics.js';
-import { toRecord, type RecordFactors } from './exporter/record.js';
+import { toRecord } from './exporter/record.js';
 import { createRecordStore, type Summary } from './exporter/record-store.js';
-import { computeImpacts } from './impacts/convert.js';
+import { computeImpacts, toRecordFactors } from './impacts/convert.js';
 import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.js';
 import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
@@ -207,8 +207,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   ledger.onFinal((a: AttributedRequest) => {
     try {
       const f = currentFactors();
-      const rf: RecordFactors = { region: f.region, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif, source: f.source };
-      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), rf);
+      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f));
       store.add(rec);
       metrics.observeRecord(rec);
       deps.onRecord?.(rec);

@@ -1,14 +1,8 @@
 import type { AttributedRequest, AttributionPolicy, EnergyByKind, Outcome } from '../attribution/types.js';
+import type { Factors } from '../impacts/types.js';
 
 /** The factors a record was converted with (DESIGN §4 request record). */
-export interface RecordFactors {
-  region: string;
-  gridGCo2ePerKWh: number;
-  pue: number;
-  wue: number;
-  ewif: number;
-  source: string;
-}
+export type RecordFactors = Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif' | 'source'>;
 
 /** A finished request as the API and the JSONL file show it. Never holds prompts or completions. */
 export interface RequestRecord {

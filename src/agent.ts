@@ -57,6 +57,9 @@ export interface AgentDeps {
   onRecord?: (rec: ReturnType<typeof toRecord>) => void;
 }
 
+/** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C). */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 /**
  * Cross-check mode: each GPU's energy by the NVML counter and by nvidia-smi integration over the span
  * both cover (their first and last samples differ by up to an interval), so the two are comparable.
@@ -246,7 +249,15 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   let proxyUrl: string | undefined;
   let proxy: ReturnType<typeof createProxy> | undefined;
   const stopAll = async () => {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
+    // Graceful: stop accepting, let the requests in flight finish (streams included) for up to
+    // SHUTDOWN_GRACE_MS, then cut what is left (recorded as aborted). Kubernetes waits 30 s by default.
+    const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const s of servers) s.closeIdleConnections?.();
+    // Real time, not the injected clock: this waits on real sockets (a fake clock would never move).
+    const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+    while (proxy && proxy.active() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of servers) s.closeAllConnections?.();
+    await Promise.all(closed);
     await proxy?.close();
     await sampler.stop();
     await crossSampler?.stop();

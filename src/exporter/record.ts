@@ -1,40 +1,18 @@
-import type { AttributedRequest, AttributionPolicy, EnergyByKind, Outcome } from '../attribution/types.js';
-import type { Factors } from '../impacts/types.js';
+import type { AttributedRequest } from '../attribution/types.js';
+import type { Factors, Impacts as ImpactsOfEnergy } from '../impacts/types.js';
 
 /** The factors a record was converted with (DESIGN §4 request record). */
 export type RecordFactors = Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif' | 'source'>;
 
-/** A finished request as the API and the JSONL file show it. Never holds prompts or completions. */
-export interface RequestRecord {
-  id: string;
-  model: string | null;
-  tenant: string | null;
-  startedAt: string;
-  durationMs: number;
-  ttfbMs: number | null;
-  outcome: Outcome;
-  status: number | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  energyJ: EnergyByKind;
-  idleShareJ: number;
-  co2eGrams: number;
-  waterLiters: { onsite: number; offsite: number; total: number };
-  factors: RecordFactors;
-  attribution: AttributionPolicy;
-  complete: boolean;
-  /** Extras beyond the contract, for researchers: the upstream pool, the API family, J per device. */
-  pool: string;
-  api: string | null;
-  energyByDeviceJ: Record<string, number>;
-  embodiedCo2eGrams?: number;
-}
+/** The CO2e and water of one request (impacts' conversion), plus the optional embodied share. */
+export type Impacts = ImpactsOfEnergy & { embodiedCo2eGrams?: number };
 
-export interface Impacts {
-  co2eGrams: number;
-  waterLiters: { onsite: number; offsite: number; total: number };
-  embodiedCo2eGrams?: number;
-}
+/**
+ * A finished request as the API and the JSONL file show it (DESIGN §4): the ledger's fields less its
+ * monotonic times, plus impacts and the factors they came from. Never holds prompts or completions.
+ * Beyond the contract, for researchers: the upstream `pool`, the `api` family, `energyByDeviceJ`.
+ */
+export type RequestRecord = Omit<AttributedRequest, 'startMs' | 'endMs'> & Impacts & { factors: RecordFactors };
 
 export function toRecord(a: AttributedRequest, impacts: Impacts, factors: RecordFactors): RequestRecord {
   return {

@@ -434,32 +434,20 @@ export function createLedger(opts: LedgerOptions): Ledger {
   // garbage that outlived the young generation (events wait for the next sample, ~100 ms).
   const startLess = (a: Win, b: Win): boolean => a.startMs < b.startMs || (a.startMs === b.startMs && a.startS < b.startS);
   const endLess = (a: Win, b: Win): boolean => a.endMs < b.endMs || (a.endMs === b.endMs && a.endS < b.endS);
-  /** Sift up with a hole instead of swaps. */
-  const startPush = (h: Win[], w: Win): void => {
+  /** Binary min-heap on `less`; sift with a hole instead of swaps. */
+  const heapPush = (h: Win[], w: Win, less: (a: Win, b: Win) => boolean): void => {
     let i = h.length;
     h.push(w);
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = h[p]!;
-      if (!startLess(w, parent)) break;
+      if (!less(w, parent)) break;
       h[i] = parent;
       i = p;
     }
     h[i] = w;
   };
-  const endPush = (h: Win[], w: Win): void => {
-    let i = h.length;
-    h.push(w);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = h[p]!;
-      if (!endLess(w, parent)) break;
-      h[i] = parent;
-      i = p;
-    }
-    h[i] = w;
-  };
-  const startPop = (h: Win[]): Win | undefined => {
+  const heapPop = (h: Win[], less: (a: Win, b: Win) => boolean): Win | undefined => {
     const top = h[0];
     const last = h.pop();
     const len = h.length;
@@ -469,9 +457,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
         const l = 2 * i + 1;
         if (l >= len) break;
         const r = l + 1;
-        const c = r < len && startLess(h[r]!, h[l]!) ? r : l;
+        const c = r < len && less(h[r]!, h[l]!) ? r : l;
         const child = h[c]!;
-        if (!startLess(child, last)) break;
+        if (!less(child, last)) break;
         h[i] = child;
         i = c;
       }
@@ -479,26 +467,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
     return top;
   };
-  const endPop = (h: Win[]): Win | undefined => {
-    const top = h[0];
-    const last = h.pop();
-    const len = h.length;
-    if (len > 0 && last !== undefined) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= len) break;
-        const r = l + 1;
-        const c = r < len && endLess(h[r]!, h[l]!) ? r : l;
-        const child = h[c]!;
-        if (!endLess(child, last)) break;
-        h[i] = child;
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
-  };
+  const startPush = (h: Win[], w: Win): void => heapPush(h, w, startLess);
+  const endPush = (h: Win[], w: Win): void => heapPush(h, w, endLess);
+  const startPop = (h: Win[]): Win | undefined => heapPop(h, startLess);
+  const endPop = (h: Win[]): Win | undefined => heapPop(h, endLess);
 
   // ---- pools ----
   const startPool = (P: PoolState): boolean => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mulberry32 } from '../core/prng.js';
 
 /**
  * A simulated OpenAI-compatible LLM server for the demo and tests: it streams tokens at a realistic
@@ -28,18 +29,6 @@ export interface SimLlmServer {
 
 const WORDS = ['the', 'energy', 'of', 'a', 'query', 'is', 'measured', 'not', 'guessed', 'watts', 'joules', 'grid', 'water', 'token', 'model', 'server', 'and', 'per', 'carbon', 'inference'];
 
-/** Mulberry32: a tiny seeded PRNG, so runs are repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Rough token count of a request's text: ~4 characters per token for English (OpenAI's rule of thumb). */
 function countPromptTokens(body: Record<string, unknown>): number {
   let chars = 0;
@@ -61,7 +50,7 @@ function readBody(req: IncomingMessage, limit = 1 << 20): Promise<string> {
 
 export async function startSimLlmServer(opts: { host?: string; port?: number; models?: readonly SimModel[]; seed?: number; speedup?: number } = {}): Promise<SimLlmServer> {
   const models = opts.models ?? DEFAULT_SIM_MODELS;
-  const rand = prng(opts.seed ?? 42);
+  const rand = mulberry32(opts.seed ?? 42);
   const speedup = opts.speedup ?? 1;
   let seq = 0;
   const timers = new Set<NodeJS.Timeout>();

@@ -6,19 +6,9 @@ import { createFakeClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createEnergyTimeline } from '../../src/energy/timeline.js';
 import type { DeviceKind } from '../../src/sensors/types.js';
+import { mulberry32 } from '../../src/core/prng.js';
 import { device } from './ledger-helpers.js';
 
-/** Small deterministic PRNG (mulberry32): fast-check picks the seed and the shape; this fills in thousands of values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Params {
   policy: AttributionPolicy;
@@ -51,7 +41,7 @@ const SPAN_MS = 10_000;
 const TAIL_MS = 1_000;
 
 function runSchedule(p: Params) {
-  const r = rng(p.seed);
+  const r = mulberry32(p.seed);
   const kinds: DeviceKind[] = ['gpu', 'cpu', 'dram'];
   const devs = Array.from({ length: p.devices }, (_, i) => device(`d${i}`, kinds[Math.floor(r() * 3)]!));
   const nPools = Math.min(p.pools, p.devices);

@@ -109,7 +109,7 @@ describe('inferwatt run, end to end', () => {
       .withResponse();
     expect(data.usage?.completion_tokens).toBe(40);
     const id = response.headers.get('x-inferwatt-request-id');
-    expect(id).toBeTruthy();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const rec = await recordOf(id!);
     expect(rec.model).toBe('llama-3.1-8b-instruct');
     expect(rec.completionTokens).toBe(40);

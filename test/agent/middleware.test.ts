@@ -34,7 +34,7 @@ describe('inferwattMiddleware with the agent, as a library user wires it', () =>
     });
     expect(res.status).toBe(200);
     const id = res.headers.get('x-inferwatt-request-id');
-    expect(id).toBeTruthy();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     let rec: { model: string; promptTokens: number; completionTokens: number; energyJ: { total: number }; durationMs: number } | undefined;
     for (let i = 0; i < 100 && !rec; i++) {
       const r = await fetch(`${agent.metricsUrl}/api/requests/${id}`);

@@ -25,7 +25,7 @@ describe('graceful stop', () => {
       const rec = agent.summary();
       expect(rec.totals.requests).toBe(1);
       expect(rec.models[0]).toMatchObject({ model: 'qwen2.5-32b-instruct', completionTokens: 60 });
-      expect(id).toBeTruthy();
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       // No new request is accepted once stopping began.
       await expect(fetch(`${agent.proxyUrl}/v1/models`)).rejects.toThrow();
     } finally {

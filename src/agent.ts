@@ -182,8 +182,10 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   });
   inFlight = () => ledger.inFlight();
 
-  const models = createLabelBounder({ max: config.metrics.maxModels, allowList: config.metrics.modelAllowList });
-  const tenants = createLabelBounder({ max: config.metrics.maxTenants });
+  // `unknown` and `other` are reserved label values (label-bounder.ts): a real one is counted as `other`.
+  const reserved = (what: string) => (v: string) => logger.warn(`a ${what} named "${v}" is counted as "other": "unknown" and "other" are reserved label values`);
+  const models = createLabelBounder({ max: config.metrics.maxModels, allowList: config.metrics.modelAllowList, onReserved: reserved('model') });
+  const tenants = createLabelBounder({ max: config.metrics.maxTenants, allowList: config.metrics.tenantAllowList, onReserved: reserved('tenant') });
   const store = createRecordStore({
     keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
     modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
@@ -194,7 +196,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     return { region: f.region, source: f.source, year: f.year ?? null, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif };
   };
   const metrics = createMetricsCatalogue({
-    clock, models,
+    clock, models, tenants,
     sources: {
       devices: () => timeline.snapshot(),
       sensors: sensorStatus,

@@ -40,6 +40,7 @@ export const configSchema = z.object({
     maxModels: z.number().int().min(1).max(1000),
     modelAllowList: z.array(z.string()),
     maxTenants: z.number().int().min(1).max(1000),
+    tenantAllowList: z.array(z.string()),
   }),
   sensors: z.object({
     enabled: z.union([z.literal('auto'), z.array(sensorName).min(1)]),
@@ -99,7 +100,7 @@ export const DEFAULTS: Config = {
     tenantHeader: 'x-inferwatt-tenant',
     upstreamTimeoutMs: 600_000,
   },
-  metrics: { listen: '127.0.0.1:9477', maxModels: 50, modelAllowList: [], maxTenants: 20 },
+  metrics: { listen: '127.0.0.1:9477', maxModels: 50, modelAllowList: [], maxTenants: 20, tenantAllowList: [] },
   sensors: {
     enabled: 'auto',
     gpuIntervalMs: 100,

@@ -5,13 +5,19 @@ import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../a
 import type { DeviceSnapshot } from '../energy/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
-import type { LabelBounder } from './label-bounder.js';
+import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
 
 /**
  * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
  * when a record is final. Base units; liters are said in HELP.
+ *
+ * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
+ * both bounded (label-bounder.ts). The per-request histograms stay by `model` only: each (model,
+ * tenant) pair would cost 57 bucket series plus sums and counts (19 + 17 + 15 buckets), 57,000 series
+ * at 50 models × 20 tenants, while the counters cost at most 8 series a pair. Per-tenant means come
+ * from the counters (energy total / requests total); per-tenant distributions from the records.
  */
 
 export interface ActiveFactors {
@@ -56,9 +62,10 @@ function logBuckets(start: number, factor: number, count: number): number[] {
   return out;
 }
 
-export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; clock: Clock }): MetricsCatalogue {
-  const { sources, models, clock } = opts;
-  const seenModels = new Set<string>();
+export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock }): MetricsCatalogue {
+  const { sources, models, tenants, clock } = opts;
+  // (model, tenant) pairs whose outcome series exist; bounded by the two bounders.
+  const seenPairs = new Map<string, Set<string>>();
   // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
   // scrapes (recomputing it each time would jitter by the clocks' drift).
   const wallOffsetMs = toWallMs(clock, 0);
@@ -95,12 +102,12 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     },
   });
 
-  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model and outcome.', labelNames: ['model', 'outcome'], registers: [registry] });
+  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'outcome'], registers: [registry] });
   const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
   const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
   const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });
-  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model and type (prompt, completion).', labelNames: ['model', 'type'], registers: [registry] });
-  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model'], registers: [registry] });
+  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant and type (prompt, completion).', labelNames: ['model', 'tenant', 'type'], registers: [registry] });
+  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant'], registers: [registry] });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
     collect() {
@@ -110,8 +117,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       this.inc(Number.isFinite(j) && j > 0 ? j : 0);
     },
   });
-  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model'], registers: [registry] });
-  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model'], registers: [registry] });
+  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant'], registers: [registry] });
+  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant'], registers: [registry] });
   new Gauge({
     name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
     collect() { this.set(sources.inFlight()); },
@@ -168,10 +175,18 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
 
   // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
   for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);
-  // With a model allow-list the model values are known too: their outcome series exist from start-up.
-  for (const model of models.allowList()) {
-    seenModels.add(model);
-    for (const o of OUTCOMES) requests.inc({ model, outcome: o }, 0);
+  // With a model allow-list the model values are known too: their outcome series exist from start-up,
+  // for each allow-listed tenant, or else for `unknown` (no tenant header: the tenant of every request
+  // where no tenants are configured). Other pairs get theirs at their first record.
+  const startTenants = tenants.allowList().length ? tenants.allowList() : [UNKNOWN_LABEL];
+  for (const model of models.allowList()) for (const tenant of startTenants) ensurePair(model, tenant);
+
+  function ensurePair(model: string, tenant: string): void {
+    let ts = seenPairs.get(model);
+    if (!ts) seenPairs.set(model, (ts = new Set()));
+    if (ts.has(tenant)) return;
+    ts.add(tenant);
+    for (const o of OUTCOMES) requests.inc({ model, tenant, outcome: o }, 0);
   }
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
@@ -182,22 +197,20 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     registry,
     observeRecord(rec) {
       const model = models.label(rec.model);
-      if (!seenModels.has(model)) {
-        seenModels.add(model);
-        for (const o of OUTCOMES) requests.inc({ model, outcome: o }, 0);
-      }
+      const tenant = tenants.label(rec.tenant);
+      ensurePair(model, tenant);
       const outcome: Outcome = rec.outcome;
-      requests.inc({ model, outcome });
+      requests.inc({ model, tenant, outcome });
       // The exemplar carries the request id (never a label): Grafana links a bucket to /api/requests/:id.
       const ex = { request_id: rec.id } as unknown as Record<'model', string>;
       energyHist.observe({ labels: { model }, value: rec.energyJ.total, exemplarLabels: ex });
       co2eHist.observe({ labels: { model }, value: rec.co2eGrams, exemplarLabels: ex });
       waterHist.observe({ labels: { model }, value: rec.waterLiters.total, exemplarLabels: ex });
-      if (rec.promptTokens !== null) tokens.inc({ model, type: 'prompt' }, rec.promptTokens);
-      if (rec.completionTokens !== null) tokens.inc({ model, type: 'completion' }, rec.completionTokens);
-      attributed.inc({ model }, rec.energyJ.total);
-      co2e.inc({ model }, rec.co2eGrams);
-      water.inc({ model }, rec.waterLiters.total);
+      if (rec.promptTokens !== null) tokens.inc({ model, tenant, type: 'prompt' }, rec.promptTokens);
+      if (rec.completionTokens !== null) tokens.inc({ model, tenant, type: 'completion' }, rec.completionTokens);
+      attributed.inc({ model, tenant }, rec.energyJ.total);
+      co2e.inc({ model, tenant }, rec.co2eGrams);
+      water.inc({ model, tenant }, rec.waterLiters.total);
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
     render(accept) {

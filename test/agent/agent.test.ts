@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent.js';
 import { runProjectCommand } from '../../src/commands/project.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startSimLlmServer, type SimLlmServer } from '../../src/demo/sim-llm-server.js';
+import { DEFAULT_SIM_MODELS, startSimLlmServer, type SimLlmServer } from '../../src/demo/sim-llm-server.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
 import { createPowercapTree, type PowercapTree } from '../helpers/powercap-tree.js';
 
@@ -54,7 +54,8 @@ beforeAll(async () => {
     writeFileSync(`${f}.tmp`, `${uj}\n`);
     renameSync(`${f}.tmp`, f);
   }, 20);
-  sim = await startSimLlmServer({ speedup: 4 });
+  // One extra model that only the tenant test asks for, so that its series count that test's requests alone.
+  sim = await startSimLlmServer({ speedup: 4, models: [...DEFAULT_SIM_MODELS, { id: 'tenant-test-model', tokensPerSecond: 200, prefillTokensPerSecond: 8000 }] });
   // The nvidia-smi child inherits this process's environment.
   process.env.FAKE_NVSMI_CAPTURE = H100;
   process.env.FAKE_NVSMI_STATE = 'load';
@@ -127,6 +128,30 @@ describe('inferwatt run, end to end', () => {
     expect(rec.factors.region).toBe('FR');
     expect(rec.co2eGrams).toBeCloseTo(facilityKWh * rec.factors.gridGCo2ePerKWh, 12);
     expect(rec.waterLiters.total).toBeCloseTo((rec.energyJ.total / 3.6e6) * rec.factors.wue + facilityKWh * rec.factors.ewif, 12);
+  });
+
+  it('labels the per-request counters of /metrics with the tenant header (bounded), and a request without it as "unknown"', async () => {
+    const client = new OpenAI({ baseURL: `${agent.proxyUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const ask = async (headers: Record<string, string>) => {
+      const { response } = await client.chat.completions
+        .create({ model: 'tenant-test-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }, { headers })
+        .withResponse();
+      return recordOf(response.headers.get('x-inferwatt-request-id')!);
+    };
+    const tagged = await ask({ 'x-inferwatt-tenant': 'team-search' });
+    const untagged = await ask({});
+    expect(tagged.tenant).toBe('team-search');
+    expect(untagged.tenant).toBeNull();
+    const body = await metricsText();
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",outcome="ok"}')).toBe(1);
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="unknown",outcome="ok"}')).toBe(1);
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",outcome="error"}')).toBe(0);
+    expect(sample(body, 'inferwatt_tokens_total{model="tenant-test-model",tenant="team-search",type="completion"}')).toBe(5);
+    expect(sample(body, 'inferwatt_attributed_energy_joules_total{model="tenant-test-model",tenant="team-search"}')).toBeCloseTo(tagged.energyJ.total, 9);
+    expect(sample(body, 'inferwatt_co2e_grams_total{model="tenant-test-model",tenant="team-search"}')).toBeCloseTo(tagged.co2eGrams, 12);
+    expect(sample(body, 'inferwatt_water_liters_total{model="tenant-test-model",tenant="unknown"}')).toBeCloseTo(untagged.waterLiters.total, 12);
+    // The histograms stay per model: both requests in one series.
+    expect(sample(body, 'inferwatt_request_energy_joules_count{model="tenant-test-model"}')).toBe(2);
   });
 
   it('`inferwatt project --from` projects what this agent measured', async () => {

@@ -105,6 +105,13 @@ describe('bad configuration lists every problem at once', () => {
     expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: yamlFile('- 1\n- 2\n') })).join()).toMatch(/mapping/);
   });
 
+  it('reads the tenant allow-list from a config file and rejects one that is not a list of strings', () => {
+    const { config } = loadConfig({ defaultFile: null, configFile: yamlFile('metrics:\n  tenantAllowList: [team-search, team-chat]\n') });
+    expect(config.metrics.tenantAllowList).toEqual(['team-search', 'team-chat']);
+    expect(config.metrics.maxTenants).toBe(20);
+    expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: yamlFile('metrics:\n  tenantAllowList: team-search\n') })).join()).toMatch(/metrics\.tenantAllowList/);
+  });
+
   it('rejects duplicate upstream names and bad upstream URLs', () => {
     const file = yamlFile('proxy:\n  upstreams:\n    - { name: a, url: http://127.0.0.1:1 }\n    - { name: a, url: http://127.0.0.1:2 }\n');
     expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: file })).join()).toMatch(/used twice/);

@@ -29,7 +29,8 @@ function setup(over: Partial<MetricsSources> = {}) {
     ...over,
   };
   const models = createLabelBounder({ max: 2 });
-  return { cat: createMetricsCatalogue({ sources, models, clock }), clock };
+  const tenants = createLabelBounder({ max: 2 });
+  return { cat: createMetricsCatalogue({ sources, models, tenants, clock }), clock };
 }
 
 const line = (body: string, prefix: string) => body.split('\n').find((l) => l.startsWith(prefix));
@@ -72,27 +73,93 @@ describe('metric catalogue', () => {
     cat.observeRecord(record());
     cat.observeRecord(record({ id: 'req-2', outcome: 'aborted', promptTokens: null, completionTokens: null }));
     const { body } = await cat.render(undefined);
-    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="aborted"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",outcome="error"} 0');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",type="prompt"} 10');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",type="completion"} 20');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama"} 600');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="aborted"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="error"} 0');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="prompt"} 10');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="completion"} 20');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown"} 600');
     expect(body).toContain('inferwatt_request_energy_joules_count{model="llama"} 2');
     expect(body).toContain('inferwatt_request_energy_joules_sum{model="llama"} 600');
-    expect(body).toContain('inferwatt_co2e_grams_total{model="llama"} 0.08');
-    expect(body).toContain('inferwatt_water_liters_total{model="llama"} 0.0006');
+    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="unknown"} 0.08');
+    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="unknown"} 0.0006');
   });
 
-  it('has every outcome of each allow-listed model at zero from start-up, and survives a negative unattributed total', async () => {
+  it('has every outcome of each allow-listed model at zero from start-up (tenant "unknown" without a tenant allow-list), and survives a negative unattributed total', async () => {
     const clock = createFakeClock(1000);
     const cat = createMetricsCatalogue({
-      clock, models: createLabelBounder({ max: 5, allowList: ['llama', 'qwen'] }),
+      clock, models: createLabelBounder({ max: 5, allowList: ['llama', 'qwen'] }), tenants: createLabelBounder({ max: 5 }),
       sources: { devices: () => [], sensors: () => [], unattributedJ: () => -1e-12, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
     });
     const { body } = await cat.render(undefined);
-    for (const m of ['llama', 'qwen']) for (const o of ['ok', 'error', 'aborted']) expect(body).toContain(`inferwatt_requests_total{model="${m}",outcome="${o}"} 0`);
+    for (const m of ['llama', 'qwen']) for (const o of ['ok', 'error', 'aborted']) expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="unknown",outcome="${o}"} 0`);
+    expect(body.match(/^inferwatt_requests_total\{/gm)).toHaveLength(6);
     expect(body).toContain('inferwatt_unattributed_energy_joules_total 0');
+  });
+
+  it('with both allow-lists, every allow-listed (model, tenant) pair has its outcomes at zero from start-up', async () => {
+    const cat = createMetricsCatalogue({
+      clock: createFakeClock(1000),
+      models: createLabelBounder({ max: 5, allowList: ['llama', 'qwen'] }),
+      tenants: createLabelBounder({ max: 5, allowList: ['search', 'chat'] }),
+      sources: { devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
+    });
+    const { body } = await cat.render(undefined);
+    for (const m of ['llama', 'qwen']) for (const t of ['search', 'chat']) for (const o of ['ok', 'error', 'aborted']) {
+      expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="${t}",outcome="${o}"} 0`);
+    }
+    expect(body.match(/^inferwatt_requests_total\{/gm)).toHaveLength(12);
+  });
+
+  it('labels the per-request counters by tenant: two tenants and a request without the header ("unknown") are separate series; histograms stay by model', async () => {
+    const { cat } = setup();
+    cat.observeRecord(record({ id: 'a1', tenant: 'team-a' }));
+    cat.observeRecord(record({ id: 'a2', tenant: 'team-a', outcome: 'error' }));
+    cat.observeRecord(record({ id: 'b1', tenant: 'team-b', energyJ: { gpu: 80, cpu: 15, dram: 5, total: 100 }, co2eGrams: 0.01, waterLiters: { onsite: 0, offsite: 0.0001, total: 0.0001 } }));
+    cat.observeRecord(record({ id: 'n1', tenant: null, promptTokens: 7, completionTokens: 3 }));
+    const { body } = await cat.render(undefined);
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="error"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="aborted"} 0');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-b",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="team-a",type="completion"} 40');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="prompt"} 7');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-a"} 600');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-b"} 100');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown"} 300');
+    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="team-b"} 0.01');
+    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="team-b"} 0.0001');
+    // One histogram per model over every tenant: 4 requests, 300 + 300 + 100 + 300 J.
+    expect(body).toContain('inferwatt_request_energy_joules_count{model="llama"} 4');
+    expect(body).toContain('inferwatt_request_energy_joules_sum{model="llama"} 1000');
+    expect(body).not.toMatch(/^inferwatt_request_(energy_joules|co2e_grams|water_liters)_\w+\{[^}]*tenant=/m);
+  });
+
+  it('bounds the tenant label: the (maxTenants+1)-th distinct tenant and later ones become "other"; a missing tenant stays "unknown"', async () => {
+    const { cat } = setup(); // maxTenants 2
+    for (const t of ['t1', 't2', 't3', 't4', 't1']) cat.observeRecord(record({ id: `r-${t}`, tenant: t }));
+    cat.observeRecord(record({ id: 'none', tenant: null }));
+    const { body } = await cat.render(undefined);
+    const tenants = new Set([...body.matchAll(/inferwatt_attributed_energy_joules_total\{model="llama",tenant="([^"]+)"/g)].map((m) => m[1]));
+    expect(tenants).toEqual(new Set(['t1', 't2', 'other', 'unknown']));
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="t1"} 600');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="other"} 600');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",outcome="ok"} 2');
+  });
+
+  it('with a tenant allow-list, only listed tenants are labels; the rest is "other", a request without the header "unknown", a real tenant named "unknown" "other"', async () => {
+    const cat = createMetricsCatalogue({
+      clock: createFakeClock(1000), models: createLabelBounder({ max: 5 }), tenants: createLabelBounder({ max: 1, allowList: ['search', 'chat'] }),
+      sources: { devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
+    });
+    for (const t of ['search', 'chat', 'batch', 'unknown', null]) cat.observeRecord(record({ id: `r-${t}`, tenant: t }));
+    const { body } = await cat.render(undefined);
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="search",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="chat",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",outcome="ok"} 2');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(body).not.toContain('tenant="batch"');
   });
 
   it('bounds the model label: the first N models, then "other"', async () => {
@@ -100,6 +167,8 @@ describe('metric catalogue', () => {
     for (let i = 0; i < 50; i++) cat.observeRecord(record({ id: `r${i}`, model: `m${i}` }));
     const { body } = await cat.render(undefined);
     const models = new Set([...body.matchAll(/inferwatt_requests_total\{model="([^"]+)"/g)].map((m) => m[1]));
+    // 3 models × 1 tenant × 3 outcomes.
+    expect(body.match(/^inferwatt_requests_total\{/gm)).toHaveLength(9);
     expect(models).toEqual(new Set(['m0', 'm1', 'other']));
   });
 
@@ -110,9 +179,9 @@ describe('metric catalogue', () => {
     expect(om.contentType).toMatch(/^application\/openmetrics-text/);
     expect(om.body).toMatch(/inferwatt_request_energy_joules_bucket\{le="[^"]+",model="llama"\} 1 # \{request_id="abc-123"\} 300 /);
     expect(om.body.trimEnd().endsWith('# EOF')).toBe(true);
-    expect(om.body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
+    expect(om.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
     const plain = await cat.render('text/plain');
-    expect(plain.body).toContain('inferwatt_requests_total{model="llama",outcome="ok"} 1');
+    expect(plain.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
     expect(plain.body).toContain('# TYPE inferwatt_requests_total counter');
     expect(plain.body).not.toContain('# {request_id=');
   });

@@ -208,6 +208,7 @@ describe('Grafana dashboards', () => {
     const catalogue = createMetricsCatalogue({
       clock: createSystemClock(),
       models: createLabelBounder({ max: 10 }),
+      tenants: createLabelBounder({ max: 10 }),
       sources: {
         devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0,
         factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),

@@ -56,7 +56,7 @@ let target = '';
 beforeAll(async () => {
   requireBinary('prometheus');
   catalogue = createMetricsCatalogue({
-    clock, models: createLabelBounder({ max: 10 }),
+    clock, models: createLabelBounder({ max: 10 }), tenants: createLabelBounder({ max: 10 }),
     sources: {
       devices: (): DeviceSnapshot[] => [
         { device: gpu, powerW: 300, energyJ: 300 * elapsedS(), lastSampleMs: clock.nowMs() },

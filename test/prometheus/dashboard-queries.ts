@@ -21,7 +21,7 @@ export function substituteGrafanaVariables(expr: string, rangeS = 60): string {
     .replace(/\$\{?__rate_interval\}?/g, '15s')
     .replace(/\$\{?__interval\}?/g, '5s')
     .replace(/\$\{?__range\}?/g, `${rangeS}s`)
-    .replace(/\$\{?(job|instance|model|cluster)\}?/g, '.*');
+    .replace(/\$\{?(job|instance|model|tenant|cluster)\}?/g, '.*');
 }
 
 interface Panel { title: string; type: string; targets?: { refId: string; expr?: string }[]; panels?: Panel[] }

@@ -35,8 +35,9 @@ describe('Grafana dashboards', () => {
     const panels = flatPanels(d);
     const dataPanels = panels.filter((p) => p.type !== 'row');
     const isFleet = file === FLEET_DASHBOARD;
-    // The fleet dashboard reads the fleet records, which keep `cluster` and `model` only (docs/fleet.md).
-    const scopeVars = isFleet ? ['cluster', 'model'] : ['job', 'instance', 'model'];
+    // The fleet dashboard reads the fleet records, which keep `cluster` and `model` only (docs/fleet.md);
+    // the per-job ones also select the tenant of the per-request counters.
+    const scopeVars = isFleet ? ['cluster', 'model'] : ['job', 'instance', 'model', 'tenant'];
 
     it('has a uid, a title and a Grafana 10/11 schema version', () => {
       expect(d.uid).toMatch(/^inferwatt-/);
@@ -99,6 +100,31 @@ describe('Grafana dashboards', () => {
           expect(t.expr, `${p.title} ${t.refId}`).toContain('instance=~"$instance"');
         }
       }
+    });
+
+    if (!isFleet) it('the per-request counters follow the tenant variable wherever they follow the model variable; the histograms (labelled by model only) never do, and their panels say they are not per tenant', () => {
+      const counters = ['inferwatt_requests_total', 'inferwatt_tokens_total', 'inferwatt_attributed_energy_joules_total', 'inferwatt_co2e_grams_total', 'inferwatt_water_liters_total'];
+      const problems: string[] = [];
+      let filtered = 0;
+      for (const p of dataPanels) {
+        let histogram = false;
+        for (const t of p.targets!) {
+          for (const m of t.expr!.matchAll(/(inferwatt_[a-z0-9_]+)\{([^}]*)\}/g)) {
+            const [, name, sel] = m as unknown as [string, string, string];
+            if (counters.includes(name) && sel.includes('model=~"$model"')) {
+              filtered++;
+              if (!sel.includes('tenant=~"$tenant"')) problems.push(`${p.title} ${t.refId}: ${name} by $model but not by $tenant`);
+            }
+            if (/^inferwatt_request_(energy_joules|co2e_grams|water_liters)_(bucket|sum|count)$/.test(name)) {
+              histogram = true;
+              if (sel.includes('tenant')) problems.push(`${p.title} ${t.refId}: ${name} has no tenant label`);
+            }
+          }
+        }
+        if (histogram && !/not per tenant/i.test(p.description ?? '')) problems.push(`${p.title}: reads a histogram, its description does not say it is not per tenant`);
+      }
+      expect(filtered).toBeGreaterThan(5);
+      expect(problems).toEqual([]);
     });
 
     if (isFleet) it('every per-cluster series is filtered by the cluster variable, except the fleet totals of the first row; per-model panels by the model variable', () => {
@@ -182,6 +208,17 @@ describe('Grafana dashboards', () => {
     const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
     const shown = new Set([...used].map((n) => (DESIGN_METRICS[n] ? n : base(n))));
     expect(Object.keys(DESIGN_METRICS).filter((m) => !shown.has(m))).toEqual([]);
+  });
+
+  it('the overview has an "Energy and CO2e by tenant" panel and a per-tenant summary, grouped by tenant', () => {
+    const panels = flatPanels(load('inferwatt-overview.json'));
+    const byTenant = panels.find((p) => p.title === 'Energy and CO2e by tenant')!;
+    expect(byTenant.targets!.map((t) => t.expr)).toEqual([
+      expect.stringMatching(/^sum by \(tenant\) \(rate\(inferwatt_attributed_energy_joules_total\{/),
+      expect.stringMatching(/^sum by \(tenant\) \(rate\(inferwatt_co2e_grams_total\{/),
+    ]);
+    const table = panels.find((p) => p.title === 'Per-tenant summary')!;
+    for (const t of table.targets!) expect(t.expr, t.refId).toMatch(/^sum by \(tenant\)/);
   });
 
   it('the request dashboard asks for exemplars on the per-request histograms', () => {

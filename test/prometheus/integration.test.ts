@@ -63,7 +63,8 @@ function startLoad(proxyUrl: string): Promise<void> {
     while (!loadStop && sent < MAX_REQUESTS && Date.now() - started < MAX_LOAD_MS) {
       sent++;
       const res = await fetch(`${proxyUrl}/v1/chat/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
+        // The chat client names its tenant (the default tenant header); the other sends none.
+        method: 'POST', headers: { 'content-type': 'application/json', ...(model === 'chat-model' ? { 'x-inferwatt-tenant': 'team-chat' } : {}) },
         body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] }),
       }).catch(() => undefined);
       if (res) {
@@ -120,6 +121,13 @@ describe('a real Prometheus scraping the running agent', () => {
     const groups = await prom.rules();
     expect(groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError ?? r.health}`))).toEqual([]);
     expect(await emptyRecordingRules(prom)).toEqual([]);
+  });
+
+  it('the tenant header reaches Prometheus as the tenant label of the per-request counters; no header is "unknown"', async () => {
+    for (const metric of ['inferwatt_requests_total', 'inferwatt_attributed_energy_joules_total', 'inferwatt_co2e_grams_total', 'inferwatt_water_liters_total', 'inferwatt_tokens_total']) {
+      const r = await prom.query(`sum by (tenant, model) (${metric}) > 0`);
+      expect(r.map((x) => `${x.metric.tenant} ${x.metric.model}`).sort(), metric).toEqual(['team-chat chat-model', 'unknown small-model']);
+    }
   });
 
   it('the fleet records of the running agent: all-in J per query above the attributed one, per cluster and model', async () => {

@@ -33,13 +33,13 @@ const cpu: DeviceInfo = { id: 'package-0', kind: 'cpu', method: 'counter', senso
 
 const CLUSTER = 'eu-test';
 let served = 0;
-function record(model: string, energyJ: number): RequestRecord {
+function record(model: string, energyJ: number, tenant: string | null): RequestRecord {
   served++;
   // FR-like factors: 50 gCO2e/kWh, PUE 1.2; 1 kWh = 3.6e6 J.
   const co2eGrams = (energyJ * 1.2 / 3.6e6) * 50;
   const waterL = (energyJ / 3.6e6) * 0.5 + (energyJ * 1.2 / 3.6e6) * 2;
   return {
-    id: `req-${model}-${served}`, model, tenant: null, startedAt: new Date().toISOString(), durationMs: 800, ttfbMs: 120,
+    id: `req-${model}-${served}`, model, tenant, startedAt: new Date().toISOString(), durationMs: 800, ttfbMs: 120,
     outcome: 'ok', status: 200, promptTokens: 40, completionTokens: 120,
     energyJ: { gpu: energyJ * 0.9, cpu: energyJ * 0.1, dram: 0, total: energyJ }, idleShareJ: 0,
     co2eGrams, waterLiters: { onsite: (energyJ / 3.6e6) * 0.5, offsite: (energyJ * 1.2 / 3.6e6) * 2, total: waterL },
@@ -75,8 +75,9 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
     // Traffic: one chat request (~800 J) and one embedding (~20 J) per scrape.
-    catalogue.observeRecord(record('chat-model', 800));
-    catalogue.observeRecord(record('embed-model', 20));
+    // The chat requests carry a tenant; the embeddings come without the tenant header.
+    catalogue.observeRecord(record('chat-model', 800, 'team-chat'));
+    catalogue.observeRecord(record('embed-model', 20, null));
     void catalogue.render(req.headers.accept).then(({ contentType, body }) => {
       res.writeHead(200, { 'content-type': contentType }).end(body);
     });
@@ -124,6 +125,16 @@ describe('dashboards and rules against a real Prometheus scraping the metric cat
     expect(idle).toBeLessThan(0.5);
     // 800 J over 120 completion tokens.
     expect(await one('job_model:inferwatt_energy_per_completion_token_joules:ratio_rate5m{model="chat-model"}')).toBeCloseTo(800 / 120, 6);
+  });
+
+  it('the per-request counters carry the tenant (`unknown` without the header); the histograms do not', async () => {
+    const byTenant = await prom.query('sum by (tenant, model) (inferwatt_requests_total)');
+    expect(byTenant.map((s) => `${s.metric.tenant} ${s.metric.model}`).sort()).toEqual(['team-chat chat-model', 'unknown embed-model']);
+    const energy = await prom.query('sum by (tenant) (rate(inferwatt_attributed_energy_joules_total[30s]))');
+    const w = Object.fromEntries(energy.map((s) => [s.metric.tenant, Number(s.value![1])]));
+    // 800 J and 20 J per 1 s scrape: the chat tenant's rate is 40 times the untagged one's.
+    expect(w['team-chat']! / w.unknown!).toBeCloseTo(40, 6);
+    expect(await prom.query('inferwatt_request_energy_joules_count{tenant!=""}')).toEqual([]);
   });
 
   it('fleet records match the synthetic host: J per query per model and all in, tCO2e, MWh and queries per day', async () => {

@@ -15,7 +15,7 @@ import type { RequestRecord } from './record.js';
  *
  * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
  * both bounded (label-bounder.ts). The per-request histograms stay by `model` only: each (model,
- * tenant) pair would cost 57 bucket series plus sums and counts (19 + 17 + 15 buckets), 57,000 series
+ * tenant) pair would cost 60 series (20 + 18 + 16 buckets with +Inf, a sum and a count each), 60,000
  * at 50 models × 20 tenants, while the counters cost at most 8 series a pair. Per-tenant means come
  * from the counters (energy total / requests total); per-tenant distributions from the records.
  */

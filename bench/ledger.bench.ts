@@ -3,7 +3,7 @@
  * 1 000 in flight, on one core. Target: under 10 % of a core.
  *
  *   npx esbuild bench/ledger.bench.ts --bundle --platform=node --format=esm --outfile=.tmp/ledger-bench.mjs \
- *     && node .tmp/ledger-bench.mjs [--seconds 20] [--rate 10000] [--inflight 1000] [--runs 1] [--only tokens]
+ *     && node .tmp/ledger-bench.mjs [--seconds 20] [--rate 10000] [--inflight 1000] [--runs 1] [--only tokens] [--idle amortize]
  *
  * A virtual host of 8 GPUs (counter readings every 100 ms) and 2 CPU packages + 2 DRAM zones (every
  * 250 ms), one pool with all 12 devices, driven on a fake clock in 1 ms steps: Poisson-like arrivals at
@@ -34,6 +34,8 @@ const GPUS = flag('gpus', 8);
 const RUNS = Math.max(1, flag('runs', 1));
 const onlyAt = args.indexOf('--only');
 const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+const idleAt = args.indexOf('--idle');
+const ONLY_IDLE = idleAt >= 0 ? args[idleAt + 1] : undefined;
 
 const devices: DeviceInfo[] = [
   ...Array.from({ length: GPUS }, (_, i): DeviceInfo => ({ id: `gpu${i}`, kind: 'gpu', method: 'counter', sensor: 'nvml', name: 'H100' })),
@@ -119,7 +121,9 @@ const median = (xs: number[]): number => {
   const m = v.length >> 1;
   return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 };
-const scenarios = ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const).filter(([p]) => ONLY === undefined || p === ONLY);
+const scenarios = ([['time', 'unattributed'], ['tokens', 'unattributed'], ['time', 'amortize'], ['tokens', 'amortize']] as const).filter(
+  ([p, i]) => (ONLY === undefined || p === ONLY) && (ONLY_IDLE === undefined || i === ONLY_IDLE),
+);
 const baseMs: number[] = [];
 const perScenario = scenarios.map(() => ({ perS: [] as number[], last: undefined as Result | undefined }));
 for (let r = 0; r < RUNS; r++) {

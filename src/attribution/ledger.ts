@@ -210,6 +210,14 @@ class Seg {
   }
 }
 
+/**
+ * A compensated integral at index j of `b` minus the same at `a` (undefined: zero); the low parts sit D
+ * further on (see PoolState.cum). A module function, not a closure made per call (it allocated).
+ */
+function cumDiff(b: number[], a: number[] | undefined, j: number, D: number): number {
+  return a === undefined ? b[j]! + b[j + D]! : b[j]! - a[j]! + (b[j + D]! - a[j + D]!);
+}
+
 /** `a.length = 0` is a runtime call in V8; popping the few entries of a hot short list is inlined. */
 function clearList(a: unknown[]): void {
   while (a.length > 0) a.pop();
@@ -620,30 +628,33 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
   };
 
-  /** Cumulative energy of device i at t, interpolated between the loaded knots (t never decreases). */
-  const energyAtKnots = (P: PoolState, i: number, t: number): number => {
-    const T = P.knotT[i]!;
-    const C = P.knotC[i]!;
-    let j = P.kp[i]!;
-    while (j + 2 < T.length && T[j + 1]! <= t) j++;
-    P.kp[i] = j;
-    const t1 = T[j + 1]!;
-    if (t >= t1) return C[j + 1]!;
-    const t0 = T[j]!;
-    return C[j]! + ((C[j + 1]! - C[j]!) * (t - t0)) / (t1 - t0);
-  };
-
   const piece = (P: PoolState, a: number, b: number, idx: number): void => {
     const e = P.eBuf;
     const fast = P.fast;
     const lastE = P.lastE;
+    const knotT = P.knotT;
+    const knotC = P.knotC;
+    const kp = P.kp;
     // `tokens` with windows active: the piece goes into the current segment, summed in the same loop.
     const se = tokens && P.n > 0 ? (P.cur ?? openSeg(P)).e : undefined;
     let total = 0;
     for (let i = 0; i < P.D; i++) {
       let v: number | undefined;
       if (fast[i]) {
-        const cb = energyAtKnots(P, i, b);
+        // Cumulative energy at b, interpolated between the loaded knots (b never decreases); inlined by
+        // hand, as a function V8 did not always inline it and then boxed its result.
+        const T = knotT[i]!;
+        const C = knotC[i]!;
+        let j = kp[i]!;
+        while (j + 2 < T.length && T[j + 1]! <= b) j++;
+        kp[i] = j;
+        const t1 = T[j + 1]!;
+        let cb: number;
+        if (b >= t1) cb = C[j + 1]!;
+        else {
+          const t0 = T[j]!;
+          cb = C[j]! + ((C[j + 1]! - C[j]!) * (b - t0)) / (t1 - t0);
+        }
         v = cb - lastE[i]!;
         lastE[i] = cb;
       } else {
@@ -834,16 +845,14 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const winEnergy = (P: PoolState, w: Win, cf: number[] | undefined, fromSeq: number, out: number[]): void => {
     const D = P.D;
     const ct = P.cum;
-    const diff = (b: number[], a: number[] | undefined, j: number): number =>
-      a === undefined ? b[j]! + b[j + D]! : b[j]! - a[j]! + (b[j + D]! - a[j + D]!);
     const cs = w.splitSnap;
     const useSplit = cs !== undefined && w.splitSeq > fromSeq;
-    for (let i = 0; i < D; i++) {
-      let v: number;
-      if (!w.known) v = diff(ct, cf, i);
-      else if (useSplit) v = diff(cs, cf, i) + w.d * diff(ct, cs, 2 * D + i) + diff(ct, cs, 4 * D + i);
-      else v = w.d * diff(ct, cf, 2 * D + i) + diff(ct, cf, 4 * D + i);
-      out[i] = v;
+    const d = w.d;
+    if (!w.known) for (let i = 0; i < D; i++) out[i] = cumDiff(ct, cf, i, D);
+    else if (useSplit) {
+      for (let i = 0; i < D; i++) out[i] = cumDiff(cs, cf, i, D) + d * cumDiff(ct, cs, 2 * D + i, D) + cumDiff(ct, cs, 4 * D + i, D);
+    } else {
+      for (let i = 0; i < D; i++) out[i] = d * cumDiff(ct, cf, 2 * D + i, D) + cumDiff(ct, cf, 4 * D + i, D);
     }
   };
 

@@ -245,6 +245,18 @@ interface WinOps {
   end(w: Win, e: WindowEnd): void;
 }
 
+/** Bits of Win.flags. */
+const FLAG_ENDED = 1;
+const FLAG_START_DONE = 2;
+const FLAG_IN_ACTIVE = 4;
+const FLAG_END_DONE = 8;
+const FLAG_KNOWN = 16;
+const FLAG_LATE = 32;
+const FLAG_HAS_FIRST = 64;
+const FLAG_HAS_LAST = 128;
+const FLAG_EMITTED = 256;
+const FLAG_AMORT_PENDING = 512;
+
 /** A request window; it is also the handle returned by open() (as WindowHandle only). */
 class Win implements WindowHandle {
   endMs = Number.NaN;
@@ -257,33 +269,88 @@ class Win implements WindowHandle {
   completion: number | undefined = undefined;
   status: number | undefined = undefined;
   outcome: Outcome = 'ok';
-  ended = false;
-  startDone = false;
-  inActive = false;
-  endDone = false;
-  known = false;
   d = 0;
-  late = false;
   /** The pool's count of unmeasured device pieces when it became active; more at its end: incomplete. */
   uncoveredAtStart = 0;
-  hasFirst = false;
   firstSeq = 0;
   /** Seq of the segment before its first one (0: none); `snap` holds the integrals just after it. */
   fromSeq = 0;
-  /** Its end was applied after its first segment opened (its last segment is the pool's newest then). */
-  hasLast = false;
   /** `tokens`: the last segment split while it was still open (counted unknown-token up to there). */
   splitSeq = 0;
   splitSnap: number[] | undefined = undefined;
-  emitted = false;
   givenSeq = 0;
   act: number[] | undefined = undefined;
   /** The running integrals when it became active, and when its record was given early (lag). */
   snap: number[] | undefined = undefined;
   snapGiven: number[] | undefined = undefined;
   amort: AmortWin | undefined = undefined;
+  /**
+   * The booleans below, one bit each (FLAG_*): as fields they took 8 bytes apiece, and windows outlive
+   * the young generation, so their size is garbage-collection work (bench/ledger.bench.ts).
+   */
+  flags = 0;
+  get ended(): boolean {
+    return (this.flags & FLAG_ENDED) !== 0;
+  }
+  set ended(v: boolean) {
+    this.flags = v ? this.flags | FLAG_ENDED : this.flags & ~FLAG_ENDED;
+  }
+  get startDone(): boolean {
+    return (this.flags & FLAG_START_DONE) !== 0;
+  }
+  set startDone(v: boolean) {
+    this.flags = v ? this.flags | FLAG_START_DONE : this.flags & ~FLAG_START_DONE;
+  }
+  get inActive(): boolean {
+    return (this.flags & FLAG_IN_ACTIVE) !== 0;
+  }
+  set inActive(v: boolean) {
+    this.flags = v ? this.flags | FLAG_IN_ACTIVE : this.flags & ~FLAG_IN_ACTIVE;
+  }
+  get endDone(): boolean {
+    return (this.flags & FLAG_END_DONE) !== 0;
+  }
+  set endDone(v: boolean) {
+    this.flags = v ? this.flags | FLAG_END_DONE : this.flags & ~FLAG_END_DONE;
+  }
+  get known(): boolean {
+    return (this.flags & FLAG_KNOWN) !== 0;
+  }
+  set known(v: boolean) {
+    this.flags = v ? this.flags | FLAG_KNOWN : this.flags & ~FLAG_KNOWN;
+  }
+  get late(): boolean {
+    return (this.flags & FLAG_LATE) !== 0;
+  }
+  set late(v: boolean) {
+    this.flags = v ? this.flags | FLAG_LATE : this.flags & ~FLAG_LATE;
+  }
+  get hasFirst(): boolean {
+    return (this.flags & FLAG_HAS_FIRST) !== 0;
+  }
+  set hasFirst(v: boolean) {
+    this.flags = v ? this.flags | FLAG_HAS_FIRST : this.flags & ~FLAG_HAS_FIRST;
+  }
+  /** Its end was applied after its first segment opened (its last segment is the pool's newest then). */
+  get hasLast(): boolean {
+    return (this.flags & FLAG_HAS_LAST) !== 0;
+  }
+  set hasLast(v: boolean) {
+    this.flags = v ? this.flags | FLAG_HAS_LAST : this.flags & ~FLAG_HAS_LAST;
+  }
+  get emitted(): boolean {
+    return (this.flags & FLAG_EMITTED) !== 0;
+  }
+  set emitted(v: boolean) {
+    this.flags = v ? this.flags | FLAG_EMITTED : this.flags & ~FLAG_EMITTED;
+  }
   /** Counted in amort.pending (registered while that window was open, not yet active-final). */
-  amortPending = false;
+  get amortPending(): boolean {
+    return (this.flags & FLAG_AMORT_PENDING) !== 0;
+  }
+  set amortPending(v: boolean) {
+    this.flags = v ? this.flags | FLAG_AMORT_PENDING : this.flags & ~FLAG_AMORT_PENDING;
+  }
   constructor(
     readonly id: string,
     readonly poolName: string,
@@ -417,7 +484,11 @@ export function createLedger(opts: LedgerOptions): Ledger {
   }
 
   const windows = new Map<string, Win>();
-  const listeners = new Set<(rec: AttributedRequest) => void>();
+  /**
+   * Replaced, never mutated, on (un)subscribe: emit walks it by index, where iterating a Set allocated an
+   * iterator per record. A listener (un)subscribed during a call takes effect from the next record.
+   */
+  let listeners: ((rec: AttributedRequest) => void)[] = [];
   let inFlightCount = 0;
   /** Ids opened while a window with that id was pending (then emit must check which window the id names). */
   let duplicateIds = 0;
@@ -639,7 +710,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const se = tokens && P.n > 0 ? (P.cur ?? openSeg(P)).e : undefined;
     let total = 0;
     for (let i = 0; i < P.D; i++) {
-      let v: number | undefined;
+      // A plain number (NaN when the timeline cannot answer): `number | undefined` made V8 box every
+      // device's value of every piece as a heap number (the largest garbage source of `tokens` but records).
+      let v: number;
       if (fast[i]) {
         // Cumulative energy at b, interpolated between the loaded knots (b never decreases); inlined by
         // hand, as a function V8 did not always inline it and then boxed its result.
@@ -658,9 +731,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
         v = cb - lastE[i]!;
         lastE[i] = cb;
       } else {
-        v = timeline.energyBetween(P.ids[i]!, a, b);
+        v = timeline.energyBetween(P.ids[i]!, a, b) ?? Number.NaN;
       }
-      if (v === undefined || !Number.isFinite(v)) {
+      if (!Number.isFinite(v)) {
         counts.uncoveredPieces++;
         P.uncovered++;
         if (Number.isNaN(P.unmeasuredFrom[i]!)) P.unmeasuredFrom[i] = a;
@@ -1002,7 +1075,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
       attribution: policy,
       complete,
     };
-    for (const cb of listeners) {
+    const ls = listeners;
+    for (let i = 0; i < ls.length; i++) {
+      const cb = ls[i]!;
       try {
         cb(rec);
       } catch (err) {
@@ -1298,8 +1373,11 @@ export function createLedger(opts: LedgerOptions): Ledger {
     inFlight: () => inFlightCount,
     advance,
     onFinal(cb) {
-      listeners.add(cb);
-      return () => void listeners.delete(cb);
+      // A function subscribed twice is called once, as with the Set this replaced.
+      if (!listeners.includes(cb)) listeners = [...listeners, cb];
+      return () => {
+        listeners = listeners.filter((l) => l !== cb);
+      };
     },
     pending(id) {
       const w = windows.get(id);

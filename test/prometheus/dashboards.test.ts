@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSystemClock } from '../../src/core/clock.js';
 import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import { createMetricsCatalogue } from '../../src/exporter/metrics.js';
-import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
+import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, MODE_METRICS, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
 
 /**
  * Structural checks of the Grafana dashboards. Grafana cannot run here; every panel query is also run
@@ -206,8 +206,8 @@ describe('Grafana dashboards', () => {
   it('together the dashboards show every metric of the catalogue', () => {
     const used = new Set(files.flatMap((f) => flatPanels(load(f)).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNamesIn(t.expr ?? '')))));
     const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
-    const shown = new Set([...used].map((n) => (DESIGN_METRICS[n] ? n : base(n))));
-    expect(Object.keys(DESIGN_METRICS).filter((m) => !shown.has(m))).toEqual([]);
+    const shown = new Set([...used].map((n) => (DESIGN_METRICS[n] || MODE_METRICS[n] ? n : base(n))));
+    expect([...Object.keys(DESIGN_METRICS), ...Object.keys(MODE_METRICS)].filter((m) => !shown.has(m))).toEqual([]);
   });
 
   it('the overview has an "Energy and CO2e by tenant" panel and a per-tenant summary, grouped by tenant', () => {
@@ -241,17 +241,41 @@ describe('Grafana dashboards', () => {
     expect(prov.providers[0]).toMatchObject({ type: 'file', options: { path: expect.any(String) } });
   });
 
-  it('the catalogue the dashboards are checked against is the one src/exporter/metrics.ts registers', async () => {
-    const catalogue = createMetricsCatalogue({
-      clock: createSystemClock(),
-      models: createLabelBounder({ max: 10 }),
-      tenants: createLabelBounder({ max: 10 }),
-      sources: {
-        devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0,
-        factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
-      },
-    });
-    const registered = Object.fromEntries((await catalogue.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
-    expect(registered).toEqual(DESIGN_METRICS);
+  it('the catalogue the dashboards are checked against is the one src/exporter/metrics.ts registers, plus the cross-check gauge only in cross-check mode', async () => {
+    const registered = async (crossCheck: boolean) => {
+      const catalogue = createMetricsCatalogue({
+        clock: createSystemClock(),
+        models: createLabelBounder({ max: 10 }),
+        tenants: createLabelBounder({ max: 10 }),
+        sources: {
+          devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0,
+          factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
+          ...(crossCheck ? { crossCheck: () => [] } : {}),
+        },
+      });
+      return Object.fromEntries((await catalogue.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
+    };
+    expect(await registered(false)).toEqual(DESIGN_METRICS);
+    expect(await registered(true)).toEqual({ ...DESIGN_METRICS, ...MODE_METRICS });
+  });
+
+  it('the overview has a collapsed "GPU energy cross-check" row: relative difference per GPU with the alert threshold either way, and the ratio now', () => {
+    const d = load('inferwatt-overview.json');
+    const row = d.panels.find((p) => p.type === 'row' && p.title === 'GPU energy cross-check')! as Panel & { collapsed?: boolean };
+    expect(row.collapsed).toBe(true);
+    const [series, table] = row.panels!;
+    const integrated = 'inferwatt_gpu_cross_check_energy_joules{job=~"$job", instance=~"$instance", method="integrated"}';
+    const counter = 'inferwatt_gpu_cross_check_energy_joules{job=~"$job", instance=~"$instance", method="counter"}';
+    // The counter is the reference (denominator); the gauge's values, not increase(): see the recording rule.
+    expect(series!.targets!.map((t) => t.expr)).toEqual([
+      `(${integrated} - ignoring (method) ${counter}) / ignoring (method) (${counter} > 0)`,
+      'inferwatt:gpu_energy_methods_difference:alert_threshold_ratio',
+      'inferwatt:gpu_energy_methods_difference:alert_threshold_ratio * -1',
+    ]);
+    expect(table!.targets!.at(-1)!.expr).toBe(`${integrated} / ignoring (method) (${counter} > 0)`);
+    for (const p of [series!, table!]) {
+      expect(p.description, p.title).toMatch(/--gpu-cross-check/);
+      expect(p.description, p.title).toMatch(/reference/i);
+    }
   });
 });

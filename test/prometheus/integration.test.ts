@@ -1,16 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { buildFakeNvml, writeFakeNvmlConfig } from '../helpers/build-fake-nvml.js';
 import { requireBinary, startPrometheus, waitFor, type PrometheusHandle } from '../helpers/prometheus.js';
 import { dashboardQueries, emptyDashboardQueries, emptyRecordingRules, testRuleFiles } from './dashboard-queries.js';
 
 /**
- * Scenario: the whole agent as `inferwatt run` starts it, measuring a GPU through the fake nvidia-smi
- * that replays the recorded H100 capture under load, in front of a local OpenAI-compatible upstream
+ * Scenario: the whole agent as `inferwatt run --gpu-cross-check` starts it, measuring a GPU by the
+ * energy counter of the stand-in libnvidia-ml (test/native/fake-nvml.c) and, beside it off the books,
+ * through the fake nvidia-smi that replays the recorded H100 capture under load (both at 625.68 W),
+ * in front of a local OpenAI-compatible upstream
  * kept under a steady, bounded load through the proxy; a real Prometheus scrapes it every second.
  * Every dashboard query (the fleet dashboard's too: fleet.yml is loaded and the target carries a
  * `cluster` label), variable and recording rule returns data; the per-query CO2e alert fires when
@@ -83,8 +88,13 @@ beforeAll(async () => {
   // The nvidia-smi child inherits this process's environment.
   process.env.FAKE_NVSMI_CAPTURE = H100;
   process.env.FAKE_NVSMI_STATE = 'load';
+  // The stand-in NVML counts the capture's power.draw.instant under load, 625.68 W, as its counter.
+  const lib = await buildFakeNvml('modern');
+  const nvmlCfg = join(mkdtempSync(join(tmpdir(), 'inferwatt-prom-')), 'nvml.cfg');
+  writeFakeNvmlConfig(nvmlCfg, { epoch: 1, count: 1, 'gpu0.name': 'NVIDIA H100 80GB HBM3', 'gpu0.power_mw': 625680, 'gpu0.limit_mw': 700000, 'gpu0.energy_per_ms': 625.68 });
+  process.env.FAKE_NVML_CONFIG = nvmlCfg;
   agent = await startAgent([
-    '--sensors', 'nvidia-smi', '--nvidia-smi', FAKE_SMI, '--interval-ms', '100',
+    '--sensors', 'nvml', '--gpu-cross-check', '--nvml-lib', lib, '--nvidia-smi', FAKE_SMI, '--interval-ms', '100',
     '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--region', 'FR',
   ], { env: {}, logger: silentLogger });
   loadDone = startLoad(agent.proxyUrl!);
@@ -141,6 +151,32 @@ describe('a real Prometheus scraping the running agent', () => {
     expect(perModel.map((s) => `${s.metric.cluster} ${s.metric.model}`).sort()).toEqual(MODELS.map((m) => `test-cluster ${m}`));
     expect(await one('fleet:inferwatt_co2e_tonnes_per_day:rate1h')).toBeGreaterThan(0);
     expect(await one('fleet:inferwatt_energy_megawatt_hours_per_day:rate1h')).toBeGreaterThan(0);
+  });
+
+  it('the GPU energy cross-check row: the NVML counter and nvidia-smi agree on the GPU within 5 %', async () => {
+    expect(agent.discovery.sensors.map((s) => s.name)).toEqual(['nvml']);
+    expect(agent.discovery.crossCheck?.name).toBe('nvidia-smi');
+    const panels = dashboardQueries().filter((q) => q.expr.includes('inferwatt_gpu_cross_check_energy_joules'));
+    expect(panels.length).toBe(4);
+    // Both sides see a constant 625.68 W over the same span (at least the fifteen seconds waited for
+    // above). nvidia-smi's integration of a constant power is exact whatever the sample times; the
+    // counter's energy between its two end reads is off only by how late each read is time-stamped
+    // against when the stand-in computed it (an async NVML call, a busy event loop: up to a few
+    // hundred ms under a parallel test run), i.e. at most ~2 × 0.3 s / 15 s = 4 %. 5 % bounds that;
+    // a wrong method, label or sign in a query would be off by far more (a sign error gives -1 or +1
+    // times the value, a wrong reference 1/x, an energy instead of a ratio thousands). One run here
+    // measured a relative difference of 1.3e-6.
+    for (const q of panels) {
+      const r = await prom.query(q.expr);
+      expect(r.map((x) => x.metric.device), q.where).toEqual(['gpu0']);
+      const v = Number(r[0]!.value![1]);
+      if (/nvidia-smi against/.test(q.where)) expect(Math.abs(v), q.where).toBeLessThan(0.05);
+      else if (/ C$/.test(q.where)) expect(Math.abs(v - 1), q.where).toBeLessThan(0.05);
+      else expect(v, q.where).toBeGreaterThan(625.68 * 10);
+    }
+    const [rel] = await prom.query('instance_device:inferwatt_gpu_cross_check_energy:relative_difference');
+    expect(Math.abs(Number(rel!.value![1]))).toBeLessThan(0.05);
+    expect((await prom.alerts()).filter((a) => a.labels.alertname === 'InferwattGpuEnergyMethodsDisagree')).toEqual([]);
   });
 
   it('the per-query CO2e alert fires for both models with a threshold set low, and no sensor or upstream alert is active', { timeout: 60_000 }, async () => {

@@ -31,6 +31,16 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
   inferwatt_upstream_errors_total: 'counter',
 };
 
+/**
+ * Metrics beyond DESIGN §4's table that the exporter registers only in a mode: in cross-check mode
+ * (`--gpu-cross-check`, issue 7) each GPU's energy over the span both the NVML counter and nvidia-smi
+ * cover, by method. Dashboards and rules may use them; dashboards.test.ts checks the exporter
+ * registers exactly these when given the cross-check source.
+ */
+export const MODE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_gpu_cross_check_energy_joules: 'gauge',
+};
+
 /** Series Prometheus makes itself for every target. */
 const PROMETHEUS_BUILTINS = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
 
@@ -63,7 +73,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

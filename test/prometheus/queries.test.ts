@@ -13,7 +13,8 @@ import { dashboardQueries, emptyDashboardQueries, emptyRecordingRules, testRuleF
 
 /**
  * Scenario: a real Prometheus scrapes the real metric catalogue (src/exporter/metrics.ts) fed by a
- * steady synthetic host: a 300 W GPU and a 60 W CPU package, two models answering a request each per
+ * steady synthetic host: a 300 W GPU (in cross-check mode, nvidia-smi reading it 3 % lower than the
+ * NVML counter) and a 60 W CPU package, two models answering a request each per
  * scrape. Every dashboard query and every recording rule must return data, the exposition must pass
  * `promtool check metrics`, exemplars must arrive with the request id, and the per-query CO2e alert
  * must fire once its threshold is set below the traffic's emissions, and nothing else.
@@ -70,6 +71,9 @@ beforeAll(async () => {
       unattributedJ: () => 90 * elapsedS(),
       inFlight: () => 1,
       factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
+      // Cross-check mode (--gpu-cross-check): the GPU's 300 W by the counter, and nvidia-smi's
+      // integration 3 % lower (291 W), under the 10 % alert threshold.
+      crossCheck: () => { const s = elapsedS(); return [{ device: 'gpu0', nvmlJ: 300 * s, nvidiaSmiJ: 291 * s }]; },
     },
   });
   server = createServer((req, res) => {
@@ -125,6 +129,21 @@ describe('dashboards and rules against a real Prometheus scraping the metric cat
     expect(idle).toBeLessThan(0.5);
     // 800 J over 120 completion tokens.
     expect(await one('job_model:inferwatt_energy_per_completion_token_joules:ratio_rate5m{model="chat-model"}')).toBeCloseTo(800 / 120, 6);
+    // Cross-check: 291 W against the 300 W counter over the same span, whatever its length.
+    expect(await one('instance_device:inferwatt_gpu_cross_check_energy:relative_difference{device="gpu0"}')).toBeCloseTo(-0.03, 9);
+  });
+
+  it('the GPU energy cross-check row shows the synthetic GPU: -3 % relative difference, ratio 0.97', async () => {
+    const panels = dashboardQueries().filter((q) => q.expr.includes('inferwatt_gpu_cross_check_energy_joules'));
+    expect(panels.length).toBe(4);
+    for (const q of panels) {
+      const r = await prom.query(q.expr);
+      expect(r.map((x) => x.metric.device), q.where).toEqual(['gpu0']);
+      const v = Number(r[0]!.value![1]);
+      if (/relative difference|nvidia-smi against/i.test(q.where)) expect(v, q.where).toBeCloseTo(-0.03, 9);
+      else if (/ C$/.test(q.where)) expect(v, q.where).toBeCloseTo(0.97, 9);
+      else expect(v, q.where).toBeGreaterThan(0);
+    }
   });
 
   it('the per-request counters carry the tenant (`unknown` without the header); the histograms do not', async () => {

@@ -228,16 +228,75 @@ const MAX_FREE_ARRAYS = 4_096;
 /** Initial ring size (a power of two); it doubles when full and halves when mostly empty. */
 const MIN_RING = 1024;
 
-interface AmortWin {
-  readonly idx: number;
-  readonly endMs: number;
-  idle: number[] | undefined;
+/** Numbers kept per member of an amortization window before its active energy per device (AmortWin.nums). */
+const M_START_WALL = 0;
+const M_START = 1;
+const M_END = 2;
+const M_FIRST_BYTE = 3;
+const M_STATUS = 4;
+const M_PROMPT = 5;
+const M_COMPLETION = 6;
+const M_LATE = 7;
+const M_FIELDS = 8;
+const EMPTY_F64 = new Float64Array(0);
+
+/** NaN for absent, so that an optional count or time fits a Float64Array column. */
+const orNaN = (v: number | undefined): number => (v === undefined ? Number.NaN : v);
+const unNaN = (v: number): number | undefined => (Number.isNaN(v) ? undefined : v);
+
+/**
+ * An amortization window. Its members (windows that ended in it and whose active energy is final) wait
+ * for it to close, a minute by default: 600 000 of them at 10 000 requests/s. So they are not kept as
+ * windows (a handle of ~40 fields, its boxed times and a per-device array, ~0.6 KB with its map entry)
+ * but as what their record needs, by column: the strings in arrays, the numbers and the per-device
+ * active energy in one Float64Array, which the garbage collector does not trace. The `windows` map then
+ * names the AmortWin itself for their ids, so pending() still answers.
+ */
+class AmortWin {
+  idle: number[] | undefined = undefined;
   /** Windows that ended in it and are not active-final yet. */
-  pending: number;
-  members: Win[];
-  closed: boolean;
-  forced: boolean;
+  pending = 0;
+  closed = false;
+  forced = false;
+  count = 0;
+  ids: string[] = [];
+  models: (string | undefined)[] = [];
+  tenants: (string | undefined)[] = [];
+  apis: (string | undefined)[] = [];
+  outcomes: Outcome[] = [];
+  /**
+   * Per member, M_FIELDS numbers then its active energy per device: stride M_FIELDS + the pool's device
+   * count, read when used (an AmortWin can be made at a window's end, before the pool knows its devices).
+   */
+  nums: Float64Array = EMPTY_F64;
+  constructor(
+    readonly idx: number,
+    readonly endMs: number,
+  ) {}
 }
+
+/** The record fields of a member of an amortization window, read back from its columns (see AmortWin). */
+class MemberView {
+  id = '';
+  poolName = '';
+  model: string | undefined = undefined;
+  tenant: string | undefined = undefined;
+  api: string | undefined = undefined;
+  startWallMs = 0;
+  startMs = 0;
+  endMs = 0;
+  firstByteMs: number | undefined = undefined;
+  outcome: Outcome = 'ok';
+  status: number | undefined = undefined;
+  prompt: number | undefined = undefined;
+  completion: number | undefined = undefined;
+}
+
+/** What emit reads to build a record: a window, or a member of an amortization window. */
+type RecordSource = Pick<
+  Win,
+  'id' | 'poolName' | 'model' | 'tenant' | 'api' | 'startWallMs' | 'startMs' | 'endMs' | 'firstByteMs' | 'outcome' | 'status' | 'prompt' | 'completion'
+>;
 
 /** What a window's handle calls back into (one per ledger, so handles need no closures). */
 interface WinOps {
@@ -483,7 +542,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
     pools.set(name, P);
   }
 
-  const windows = new Map<string, Win>();
+  /** Windows not final yet; a member of an open amortization window is named by that window (AmortWin). */
+  const windows = new Map<string, Win | AmortWin>();
   /**
    * Replaced, never mutated, on (un)subscribe: emit walks it by index, where iterating a Set allocated an
    * iterator per record. A listener (un)subscribed during a call takes effect from the next record.
@@ -662,7 +722,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const getAmort = (P: PoolState, idx: number): AmortWin => {
     let a = P.amort.get(idx);
     if (a === undefined) {
-      a = { idx, endMs: (idx + 1) * amortMs, idle: undefined, pending: 0, members: [], closed: false, forced: false };
+      a = new AmortWin(idx, (idx + 1) * amortMs);
       P.amort.set(idx, a);
     }
     return a;
@@ -971,7 +1031,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     if (am !== undefined) {
       if (w.amortPending) { w.amortPending = false; am.pending--; }
       if (!am.closed) {
-        am.members.push(w);
+        addMember(P, am, w, act);
         if (am.pending === 0 && P.cursor >= am.endMs) closeAmort(P, am, false);
         return;
       }
@@ -981,28 +1041,102 @@ export function createLedger(opts: LedgerOptions): Ledger {
     emit(w, !w.late, undefined);
   };
 
+  /** Stores w (its active energy `act` final) as a member of the open amortization window am. */
+  const addMember = (P: PoolState, am: AmortWin, w: Win, act: number[]): void => {
+    const D = P.D;
+    const stride = M_FIELDS + D;
+    const j = am.count++;
+    if ((j + 1) * stride > am.nums.length) {
+      const grown = new Float64Array(Math.max(64, 2 * am.count) * stride);
+      grown.set(am.nums);
+      am.nums = grown;
+    }
+    const nums = am.nums;
+    const o = j * stride;
+    nums[o + M_START_WALL] = w.startWallMs;
+    nums[o + M_START] = w.startMs;
+    nums[o + M_END] = w.endMs;
+    nums[o + M_FIRST_BYTE] = orNaN(w.firstByteMs);
+    nums[o + M_STATUS] = orNaN(w.status);
+    nums[o + M_PROMPT] = orNaN(w.prompt);
+    nums[o + M_COMPLETION] = orNaN(w.completion);
+    nums[o + M_LATE] = w.late ? 1 : 0;
+    for (let i = 0; i < D; i++) nums[o + M_FIELDS + i] = act[i]!;
+    dropVec(P, act);
+    w.act = undefined;
+    am.ids.push(w.id);
+    am.models.push(w.model);
+    am.tenants.push(w.tenant);
+    am.apis.push(w.api);
+    am.outcomes.push(w.outcome);
+    // The map names the amortization window for this id from now on (unless a newer window took the id).
+    if (duplicateIds === 0 || windows.get(w.id) === w) windows.set(w.id, am);
+  };
+
+  const memberView = new MemberView();
+  /** Member j's record fields into memberView, its active energy into a vector from the pool. */
+  const readMember = (P: PoolState, am: AmortWin, j: number): number[] => {
+    const nums = am.nums;
+    const o = j * (M_FIELDS + P.D);
+    const m = memberView;
+    m.id = am.ids[j]!;
+    m.poolName = P.name;
+    m.model = am.models[j];
+    m.tenant = am.tenants[j];
+    m.api = am.apis[j];
+    m.startWallMs = nums[o + M_START_WALL]!;
+    m.startMs = nums[o + M_START]!;
+    m.endMs = nums[o + M_END]!;
+    m.firstByteMs = unNaN(nums[o + M_FIRST_BYTE]!);
+    m.outcome = am.outcomes[j]!;
+    m.status = unNaN(nums[o + M_STATUS]!);
+    m.prompt = unNaN(nums[o + M_PROMPT]!);
+    m.completion = unNaN(nums[o + M_COMPLETION]!);
+    const act = takeVec(P);
+    for (let i = 0; i < P.D; i++) act[i] = nums[o + M_FIELDS + i]!;
+    return act;
+  };
+  /** Σ of member j's active energy over devices, in device order (as sumOf on its vector). */
+  const memberSum = (P: PoolState, am: AmortWin, j: number): number => {
+    const nums = am.nums;
+    const o = j * (M_FIELDS + P.D) + M_FIELDS;
+    let s = 0;
+    for (let i = 0; i < P.D; i++) s += nums[o + i]!;
+    return s;
+  };
+
   const closeAmort = (P: PoolState, am: AmortWin, forced: boolean): void => {
     am.closed = true;
     am.forced = forced;
-    const members = am.members;
-    am.members = [];
+    const count = am.count;
     const idleV = am.idle;
     am.idle = undefined;
     let activeTotal = 0;
-    for (const m of members) activeTotal += sumOf(m.act);
+    for (let j = 0; j < count; j++) activeTotal += memberSum(P, am, j);
     const idleTotal = sumOf(idleV);
-    if (activeTotal > 0 && idleV !== undefined) {
-      for (const m of members) {
-        const f = sumOf(m.act) / activeTotal;
-        const share = takeVec(P);
+    const weighted = activeTotal > 0 && idleV !== undefined;
+    if (!weighted) compAdd(unattributed, idleTotal);
+    for (let j = 0; j < count; j++) {
+      const late = am.nums[j * (M_FIELDS + P.D) + M_LATE] === 1;
+      let share: number[] | undefined;
+      if (weighted) {
+        const f = memberSum(P, am, j) / activeTotal;
+        share = takeVec(P);
         for (let i = 0; i < P.D; i++) share[i] = idleV[i]! * f;
-        emit(m, !m.late && !forced, share);
-        dropVec(P, share);
       }
-    } else {
-      compAdd(unattributed, idleTotal);
-      for (const m of members) emit(m, !m.late && !forced, undefined);
+      const act = readMember(P, am, j);
+      const id = memberView.id;
+      if (duplicateIds === 0 || windows.get(id) === am) windows.delete(id);
+      send(P, memberView, act, !late && !forced, share);
+      dropVec(P, share);
     }
+    am.count = 0;
+    am.ids = [];
+    am.models = [];
+    am.tenants = [];
+    am.apis = [];
+    am.outcomes = [];
+    am.nums = EMPTY_F64;
     if (!forced) P.amort.delete(am.idx);
   };
 
@@ -1022,7 +1156,21 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   const emit = (w: Win, complete: boolean, idleShare: number[] | undefined): void => {
     w.emitted = true;
-    const P = w.pool;
+    const act = w.act;
+    w.act = undefined;
+    // Without duplicate ids the window under w.id is w itself: one lookup instead of get() then delete().
+    if (duplicateIds === 0 || windows.get(w.id) === w) windows.delete(w.id);
+    send(w.pool, w, act, complete, idleShare);
+  };
+
+  /** Builds the record of w (active energy `act`, given back to the pool) and gives it to the listeners. */
+  const send = (
+    P: PoolState | undefined,
+    w: RecordSource,
+    actIn: number[] | undefined,
+    complete: boolean,
+    idleShare: number[] | undefined,
+  ): void => {
     let gpuJ = 0;
     let cpuJ = 0;
     let dramJ = 0;
@@ -1030,7 +1178,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     let idleJ = 0;
     let byDevice: Record<string, number> = {};
     if (P !== undefined) {
-      const act = w.act ?? takeVec(P);
+      const act = actIn ?? takeVec(P);
       for (let i = 0; i < P.D; i++) {
         const a = Math.max(0, act[i] ?? 0);
         const s = idleShare === undefined ? 0 : Math.max(0, idleShare[i]!);
@@ -1046,7 +1194,6 @@ export function createLedger(opts: LedgerOptions): Ledger {
       byDevice = P.byDevice(act);
       dropVec(P, act);
     }
-    w.act = undefined;
     const energyJ = { gpu: gpuJ, cpu: cpuJ, dram: dramJ, total: totalJ };
     compAdd(attributed, totalJ);
     const modelKey = w.model ?? '';
@@ -1058,9 +1205,6 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (other !== undefined) other.j += totalJ;
       else byModel.set(OTHER_MODEL_KEY, { j: 0 + totalJ });
     }
-    // Without duplicate ids the window under w.id is w itself: one lookup instead of get() then delete().
-    if (duplicateIds === 0 || windows.get(w.id) === w) windows.delete(w.id);
-
     const rec: AttributedRequest = {
       id: w.id,
       pool: w.poolName,
@@ -1356,13 +1500,17 @@ export function createLedger(opts: LedgerOptions): Ledger {
     try {
       advance();
       const now = clock.nowMs();
-      for (const w of [...windows.values()]) if (!w.ended) endWindow(w, { endMs: Math.max(now, w.startMs), outcome: 'aborted' });
+      for (const w of [...windows.values()]) {
+        if (w instanceof Win && !w.ended) endWindow(w, { endMs: Math.max(now, w.startMs), outcome: 'aborted' });
+      }
       for (const P of pools.values()) {
         if (!P.started) continue;
         closeCur(P);
         if (P.seq > 0) resolveHead(P, P.seq);
       }
-      for (const w of [...windows.values()]) if (!w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
+      for (const w of [...windows.values()]) {
+        if (w instanceof Win && !w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
+      }
       for (const P of pools.values()) {
         for (const am of P.amort.values()) if (!am.closed) closeAmort(P, am, !(P.started && P.cursor >= am.endMs));
       }
@@ -1388,7 +1536,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
     pending(id) {
       const w = windows.get(id);
-      return w !== undefined && !w.emitted ? { id, state: 'pending' } : undefined;
+      if (w === undefined) return undefined;
+      // An amortization window names only its members that wait for it to close.
+      return w instanceof AmortWin || !w.emitted ? { id, state: 'pending' } : undefined;
     },
     totals() {
       let measured = 0;

@@ -22,7 +22,8 @@ import type { ApiId } from './routes.js';
 import { scanRequestBody } from './request-scan.js';
 import { createSseReader } from './sse.js';
 import { createTailWindow, readTail } from './tail.js';
-import { createUsageState, ERROR_MARKERS, finalMarkersFor, readDocument, type UsageState } from './usage/index.js';
+import { createUsageState, ERROR_MARKERS, finalMarkersFor, READ_KEYS, readDocument, type UsageState } from './usage/index.js';
+import { projectTopLevel } from './json-project.js';
 
 export type Framing = 'json' | 'sse' | 'ndjson';
 
@@ -87,11 +88,22 @@ function sniff(chunk: Buffer, api: ApiId | undefined): Framing {
 
 function parseInto(buf: Buffer, state: UsageState, api: ApiId | undefined): boolean {
   let doc: unknown;
-  try {
-    doc = JSON.parse(buf.toString('utf8'));
-  } catch {
-    state.parseFailures++;
-    return false;
+  let i = 0;
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  if (buf[i] === 0x7b /* { */) {
+    // An object (every document but TGI's `[{…}]`): only the members the readers look at are parsed.
+    doc = projectTopLevel(buf, READ_KEYS);
+    if (doc === undefined) {
+      state.parseFailures++;
+      return false;
+    }
+  } else {
+    try {
+      doc = JSON.parse(buf.toString('utf8'));
+    } catch {
+      state.parseFailures++;
+      return false;
+    }
   }
   readDocument(doc, state, api);
   return true;

@@ -3,6 +3,7 @@
  * that is not recognised (a gateway's own prefix, a new route) is still read. The API only narrows the
  * byte markers that decide which streamed documents get parsed at all.
  */
+import { keySet, type KeySet } from '../json-project.js';
 import { marker, type Marker } from '../json-scan.js';
 import { apiFamily, type ApiId } from '../routes.js';
 import { readLlamaCpp, LLAMACPP_FINAL_MARKERS } from './llamacpp.js';
@@ -42,6 +43,17 @@ export function finalMarkersFor(api: ApiId | undefined): readonly Marker[] {
       return OLLAMA_FINAL_MARKERS;
   }
 }
+
+/**
+ * Every top-level member that a reader below looks at (readOpenAi: model, response, usage; readTgi:
+ * details, meta_info; readLlamaCpp: model, timings, tokens_evaluated, tokens_predicted; readOllama:
+ * model, prompt_eval_count, eval_count; readError: error, object, type). Object documents are parsed
+ * down to these (json-project.ts); test/proxy/json-project.test.ts checks the readers see nothing else.
+ */
+export const READ_KEYS: KeySet = keySet([
+  'model', 'response', 'usage', 'details', 'meta_info', 'timings', 'tokens_evaluated', 'tokens_predicted',
+  'prompt_eval_count', 'eval_count', 'error', 'object', 'type',
+]);
 
 export function readDocument(doc: unknown, state: UsageState, api: ApiId | undefined): void {
   readOpenAi(doc, state, api);

@@ -1,0 +1,151 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { keySet, projectTopLevel } from '../../src/proxy/json-project.js';
+import { createUsageState, READ_KEYS, readDocument } from '../../src/proxy/usage/index.js';
+import { FIXTURES } from './fixture-table.js';
+
+const KEYS = keySet(['model', 'usage', 'object', 'eval_count']);
+
+/** What JSON.parse gives, cut down to the top-level members named in `keys`. */
+function viaParse(text: string, names: readonly string[]): Record<string, unknown> {
+  const d = JSON.parse(text) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of names) if (Object.hasOwn(d, k)) out[k] = d[k];
+  return out;
+}
+
+const tricky = fc.string({ unit: fc.constantFrom('a', '"', '\\', '{', '}', '[', ']', ',', ':', 'é', '😀', '\n', '\u0001', ' ', 'model', '"usage":', '0') });
+const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  v: fc.oneof(
+    { depthSize: 'small' },
+    tricky,
+    fc.boolean(),
+    fc.constant(null),
+    fc.integer({ min: 0, max: 2 ** 40 }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.array(tie('v'), { maxLength: 4 }),
+    fc.dictionary(fc.oneof(fc.constantFrom('model', 'usage', 'object', 'choices'), tricky), tie('v'), { maxKeys: 4 }),
+  ),
+})).v;
+const doc = fc.dictionary(fc.oneof(fc.constantFrom('model', 'usage', 'object', 'eval_count', 'choices', 'data'), tricky), value, { maxKeys: 7 });
+
+describe('projectTopLevel: the kept members exactly as JSON.parse gives them', () => {
+  it('property: generated documents (nested kept keys, quotes, escapes, control characters, unicode, numbers, any indentation)', () => {
+    fc.assert(
+      fc.property(doc, fc.constantFrom(undefined, 0, 1, 2, '\t'), (d, indent) => {
+        const text = JSON.stringify(d, null, indent);
+        expect(projectTopLevel(Buffer.from(text), KEYS)).toEqual(viaParse(text, KEYS.names));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('hand-picked values: plain and escaped strings, integers, negative, float, exponent, literals, the last duplicate wins', () => {
+    for (const text of [
+      '{"model":"m","model":"n"}',
+      '{"model":"a\\"b\\\\c\\u00e9\\n"}',
+      '{"model":"é😀"}',
+      '{"eval_count":0,"usage":{"prompt_tokens":12,"completion_tokens":9}}',
+      '{"eval_count":-3}',
+      '{"eval_count":1.5}',
+      '{"eval_count":1e3}',
+      '{"eval_count":123456789012345}',
+      '{"eval_count":1234567890123456789}',
+      '{"object":true,"usage":null,"model":false}',
+      '{ "model" : "x" , "choices" : [ { "model" : "inner" , "usage" : { } } ] , "usage" : { "a" : [ 1 , { } ] } }',
+      '{"choices":[{"message":{"content":"\\"usage\\": {\\"prompt_tokens\\": 1}"}}],"usage":{"prompt_tokens":2}}',
+      '{}',
+      ' \n{"model":"spaced"}\n ',
+    ]) {
+      expect(projectTopLevel(Buffer.from(text), KEYS), text).toEqual(viaParse(text, KEYS.names));
+    }
+  });
+
+  it('undefined where JSON.parse refuses a kept value or the structure is broken', () => {
+    for (const text of [
+      '{"model":', '{"model":"x"', '{"model":"x"]', '{"a":[}', '{"a":}', '{"a":,"b":1}', '{"model":"x"} x',
+      '{"model":"x\\"}', '{"model":"\\q"}', '{"model":"a\u0001b"}', '{"eval_count":012}', '{"eval_count":tru}',
+      '{"usage":{"a":}}', '{"usage":{"a":1,}}', '[1]', '', '   ',
+    ]) {
+      expect(projectTopLevel(Buffer.from(text), KEYS), JSON.stringify(text)).toBeUndefined();
+    }
+  });
+
+  it('a skipped member is checked for structure only (documented): balanced but malformed inside is still read', () => {
+    expect(projectTopLevel(Buffer.from('{"choices":[1,],"model":"m"}'), KEYS)).toEqual({ model: 'm' });
+    expect(() => JSON.parse('{"choices":[1,],"model":"m"}')).toThrow();
+  });
+});
+
+/** Every document of the recorded corpus: JSON bodies, SSE data payloads and NDJSON lines. */
+function corpusDocuments(): { file: string; text: string }[] {
+  const root = new URL('../fixtures/llm-responses/', import.meta.url);
+  const out: { file: string; text: string }[] = [];
+  for (const dir of readdirSync(root)) {
+    let files: string[];
+    try {
+      files = readdirSync(new URL(`${dir}/`, root));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const file = `${dir}/${f}`;
+      if (f.endsWith('.request.json') || f.endsWith('.gz') || f.endsWith('.md')) continue;
+      const text = readFileSync(new URL(file, root), 'utf8');
+      if (f.endsWith('.json')) out.push({ file, text });
+      else if (f.endsWith('.ndjson')) for (const line of text.split('\n')) line.trim() && out.push({ file, text: line });
+      else if (f.endsWith('.sse')) for (const m of text.matchAll(/^data: ?(.*)$/gm)) if (m[1]!.trim().startsWith('{')) out.push({ file, text: m[1]! });
+    }
+  }
+  return out;
+}
+
+describe('READ_KEYS: the usage readers look at no other top-level member', () => {
+  const docs = corpusDocuments();
+
+  it('the corpus has documents of every kind', () => {
+    expect(docs.length).toBeGreaterThan(200);
+    expect(new Set(docs.map((d) => d.file.split('/')[0])).size).toBeGreaterThanOrEqual(6);
+  });
+
+  it('every top-level read of readDocument on every corpus document is a READ_KEYS member', () => {
+    const read = new Set<string>();
+    for (const { file, text } of docs) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        continue; // the corpus holds malformed chunks on purpose
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) continue;
+      const spy = new Proxy(parsed as object, { get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)) });
+      const api = FIXTURES.find((c) => c.file === file)?.api;
+      readDocument(spy, createUsageState(), api);
+    }
+    expect(read.size).toBeGreaterThan(5);
+    expect([...read].filter((k) => !READ_KEYS.names.includes(k))).toEqual([]);
+  });
+
+  it('readDocument gives the same state from the projection as from JSON.parse, for every corpus document', () => {
+    let compared = 0;
+    for (const { file, text } of docs) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        expect(projectTopLevel(Buffer.from(text), READ_KEYS), file).toBeUndefined();
+        continue;
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) continue;
+      const api = FIXTURES.find((c) => c.file === file)?.api;
+      const a = createUsageState();
+      const b = createUsageState();
+      readDocument(parsed, a, api);
+      readDocument(projectTopLevel(Buffer.from(text), READ_KEYS), b, api);
+      expect(b, file).toEqual(a);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(200);
+  });
+});

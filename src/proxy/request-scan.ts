@@ -13,6 +13,8 @@
  * a bare word, a raw control character in a string) is read here where JSON.parse would refuse it. That is
  * why the request tap uses this only above a size where the parse cost matters (SCAN_ABOVE_BYTES).
  */
+import { stringEnd } from './json-project.js';
+
 export interface ScannedRequest {
   /** The top-level `model` if it is a string (any length; the caller bounds it), else undefined. */
   model: string | undefined;
@@ -20,23 +22,9 @@ export interface ScannedRequest {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 function isSpace(b: number | undefined): boolean {
   return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
-
-/** Index of the quote closing the string that opens at `open`, or -1 if it is not closed. */
-function stringEnd(buf: Buffer, open: number): number {
-  let j = open + 1;
-  for (;;) {
-    j = buf.indexOf(QUOTE, j);
-    if (j < 0) return -1;
-    let k = j - 1;
-    while (buf[k] === BACKSLASH) k--;
-    if ((j - 1 - k) % 2 === 0) return j; // an even run of backslashes: the quote is not escaped
-    j++;
-  }
 }
 
 function keyIs(buf: Buffer, open: number, close: number, name: string): boolean {

@@ -9,12 +9,17 @@
  * the members named in `keys` are parsed (each with JSON.parse of its own bytes, or read directly when it
  * is a plain string or a small integer).
  *
- * Same answers as `JSON.parse` for a valid body, restricted to `keys`: top-level members only, the last
- * of duplicate keys wins, each kept value exactly as JSON.parse gives it. Validation is structural for the
- * skipped parts (strings closed, brackets balanced, nothing after the top-level object) and full for the
- * kept values: a body that is balanced but malformed inside a skipped member (`,]`, a bare word, a raw
- * control character in a string) is read here where JSON.parse would refuse it. Such a body comes from
- * the upstream server, whose usage numbers are then still worth having.
+ * A key set may name, for an object member, the members to keep inside it (`usage` → its token counts):
+ * that object is then read the same way instead of parsed whole.
+ *
+ * Same answers as `JSON.parse` for a valid body, restricted to the key sets: the last of duplicate keys
+ * wins, each kept value exactly as JSON.parse gives it (an object with a key set of its own: cut down to
+ * those members). The objects walked (the top level and those with a key set) are checked member by
+ * member (a string key, `:`, a value, `,` or `}`); a skipped value is checked for structure only
+ * (strings closed, brackets balanced), and nothing may follow the top-level object. So a body that is
+ * malformed only inside a skipped value (`[1,]`, a bare word, a raw control character in a string) is
+ * read here where JSON.parse would refuse it. Such a body comes from the upstream server, whose usage
+ * numbers are then still worth having.
  */
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -51,13 +56,17 @@ export interface KeySet {
   /** Per first byte of a name: the indexes of the names starting with it. */
   readonly byFirst: readonly (readonly number[] | undefined)[];
   readonly bytes: readonly Buffer[];
+  /** Per name: the key set of the members to keep when its value is an object (else kept whole). */
+  readonly sub: readonly (KeySet | undefined)[];
 }
 
-export function keySet(names: readonly string[]): KeySet {
+/** `names`: a name, or `[name, key set of its object value]`. */
+export function keySet(names: readonly (string | readonly [string, KeySet])[]): KeySet {
   const byFirst: number[][] = [];
-  const bytes = names.map((n) => Buffer.from(n, 'utf8'));
+  const flat = names.map((n) => (typeof n === 'string' ? n : n[0]));
+  const bytes = flat.map((n) => Buffer.from(n, 'utf8'));
   bytes.forEach((b, i) => (byFirst[b[0]!] ??= []).push(i));
-  return { names, byFirst, bytes };
+  return { names: flat, byFirst, bytes, sub: names.map((n) => (typeof n === 'string' ? undefined : n[1])) };
 }
 
 /** Index in `keys` of the key whose characters lie between the quotes at `open` and `close`, or -1. */
@@ -112,94 +121,111 @@ function valueAt(buf: Buffer, start: number, end: number): unknown {
   return JSON.parse(buf.toString('utf8', start, end));
 }
 
+function skipSpaces(buf: Buffer, i: number): number {
+  while (i < buf.length && isSpace(buf[i])) i++;
+  return i;
+}
+
+/** Brackets open while a composite value is skipped (reused: one scan at a time, nothing re-enters it). */
+const open: number[] = [];
+
 /**
- * The members of the top-level object in `buf` whose names are in `keys`, parsed; undefined when `buf`
- * is not a JSON object (after spaces), is structurally invalid (truncated, unbalanced, trailing bytes),
- * or a kept value is not valid JSON.
+ * Index just past the object or array that starts at `i`, checked for structure only (strings closed,
+ * brackets balanced and matching); -1 if it is not.
+ */
+function skipComposite(buf: Buffer, i: number): number {
+  const n = buf.length;
+  open.length = 0;
+  for (; i < n; i++) {
+    const c = buf[i]!;
+    if (c === QUOTE) {
+      const close = stringEnd(buf, i);
+      if (close < 0) return -1;
+      i = close;
+    } else if (c === 0x7b || c === 0x5b) {
+      open.push(c);
+    } else if (c === 0x7d || c === 0x5d) {
+      const o = open.pop();
+      if (o === undefined || (c === 0x7d) !== (o === 0x7b)) return -1;
+      if (open.length === 0) return i + 1;
+    }
+  }
+  return -1;
+}
+
+/** Index just past the literal or number that starts at `i` (its end: `,`, `}`, `]`, a space or the end). */
+function literalEnd(buf: Buffer, i: number): number {
+  const n = buf.length;
+  let e = i + 1;
+  while (e < n) {
+    const b = buf[e]!;
+    if (b === 0x2c || b === 0x7d || b === 0x5d || isSpace(b)) break;
+    e++;
+  }
+  return e;
+}
+
+/**
+ * Reads the object at `i` (`{`) into `out`: the members named in `keys`. Returns the index just past
+ * the object, or -1 when it is malformed. Throws (JSON.parse) when a kept value is invalid.
+ */
+function readObject(buf: Buffer, i: number, keys: KeySet, out: Record<string, unknown>): number {
+  i = skipSpaces(buf, i + 1);
+  if (buf[i] === 0x7d) return i + 1;
+  for (;;) {
+    if (buf[i] !== QUOTE) return -1;
+    const keyClose = stringEnd(buf, i);
+    if (keyClose < 0) return -1;
+    const k = keyIndex(buf, i, keyClose, keys);
+    i = skipSpaces(buf, keyClose + 1);
+    if (buf[i] !== 0x3a) return -1;
+    i = skipSpaces(buf, i + 1);
+    const c = buf[i];
+    let end: number;
+    if (c === QUOTE) {
+      const close = stringEnd(buf, i);
+      if (close < 0) return -1;
+      end = close + 1;
+      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+    } else if (c === 0x7b && k >= 0 && keys.sub[k] !== undefined) {
+      const inner: Record<string, unknown> = {};
+      end = readObject(buf, i, keys.sub[k]!, inner);
+      if (end < 0) return -1;
+      out[keys.names[k]!] = inner;
+    } else if (c === 0x7b || c === 0x5b) {
+      end = skipComposite(buf, i);
+      if (end < 0) return -1;
+      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+    } else if (c === undefined || c === 0x2c || c === 0x7d || c === 0x5d) {
+      return -1; // no value
+    } else {
+      end = literalEnd(buf, i);
+      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+    }
+    i = skipSpaces(buf, end);
+    if (buf[i] === 0x2c) {
+      i = skipSpaces(buf, i + 1);
+      continue;
+    }
+    return buf[i] === 0x7d ? i + 1 : -1;
+  }
+}
+
+/**
+ * The members of the top-level object in `buf` named in `keys` (and in their key sets), parsed;
+ * undefined when `buf` is not a JSON object (after spaces), is malformed where it is walked (truncated,
+ * unbalanced, a member without `:` or value, bytes after the object), or a kept value is not valid JSON.
  */
 export function projectTopLevel(buf: Buffer, keys: KeySet): Record<string, unknown> | undefined {
-  const n = buf.length;
-  let i = 0;
-  while (i < n && isSpace(buf[i])) i++;
+  const i = skipSpaces(buf, 0);
   if (buf[i] !== 0x7b) return undefined;
   const out: Record<string, unknown> = {};
-  // Open brackets below the top level; their kinds to check that each close matches its open.
-  const kinds: number[] = [];
-  let depth = 0;
-  // In the top-level object: the next string is a key (after `{` or `,`), or the value of key `pending`.
-  let expectKey = false;
-  /** The member whose value comes next: an index in `keys`, -1 for a member not kept, -2 for none. */
-  let pending = -2;
-  /** The kept member whose object or array value is being skipped to its end, and where it began. */
-  let keeping = -1;
-  let keepStart = 0;
+  let end: number;
   try {
-    for (; i < n; i++) {
-      const c = buf[i]!;
-      if (c === QUOTE) {
-        const close = stringEnd(buf, i);
-        if (close < 0) return undefined;
-        if (depth === 1) {
-          if (expectKey) {
-            pending = keyIndex(buf, i, close, keys);
-            expectKey = false;
-          } else if (pending !== -2) {
-            if (pending >= 0) out[keys.names[pending]!] = valueAt(buf, i, close + 1);
-            pending = -2;
-          }
-        }
-        i = close;
-        continue;
-      }
-      if (c === 0x7b || c === 0x5b) {
-        if (depth === 1 && pending !== -2) {
-          if (pending >= 0) {
-            keeping = pending;
-            keepStart = i;
-          }
-          pending = -2;
-        }
-        kinds.push(c);
-        depth++;
-        if (depth === 1) expectKey = true;
-        continue;
-      }
-      if (c === 0x7d || c === 0x5d) {
-        const open = kinds.pop();
-        if (open === undefined || (c === 0x7d) !== (open === 0x7b)) return undefined;
-        depth--;
-        if (depth === 1 && keeping >= 0) {
-          out[keys.names[keeping]!] = valueAt(buf, keepStart, i + 1);
-          keeping = -1;
-        }
-        if (depth === 0) {
-          if (pending !== -2) return undefined; // `{"a":}`
-          for (i++; i < n; i++) if (!isSpace(buf[i])) return undefined;
-          return out;
-        }
-        continue;
-      }
-      if (depth !== 1) continue;
-      if (c === 0x2c) {
-        if (pending !== -2) return undefined; // `{"a":,`
-        expectKey = true;
-      } else if (c === 0x3a || isSpace(c)) {
-        continue;
-      } else if (pending !== -2) {
-        // a literal or a number as the value of a top-level member: up to the next `,`, `}` or space
-        let e = i + 1;
-        while (e < n) {
-          const b = buf[e]!;
-          if (b === 0x2c || b === 0x7d || isSpace(b)) break;
-          e++;
-        }
-        if (pending >= 0) out[keys.names[pending]!] = valueAt(buf, i, e);
-        pending = -2;
-        i = e - 1;
-      }
-    }
+    end = readObject(buf, i, keys, out);
   } catch {
     return undefined; // a kept value that JSON.parse refuses
   }
-  return undefined; // the top-level object was not closed
+  if (end < 0 || skipSpaces(buf, end) !== buf.length) return undefined;
+  return out;
 }

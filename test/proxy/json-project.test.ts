@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keySet, projectTopLevel } from '../../src/proxy/json-project.js';
+import { keySet, projectTopLevel, type KeySet } from '../../src/proxy/json-project.js';
 import { createUsageState, READ_KEYS, readDocument } from '../../src/proxy/usage/index.js';
 import { FIXTURES } from './fixture-table.js';
 
@@ -41,6 +41,27 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
     );
   });
 
+  it('property: a key set with a nested key set gives the nested object cut down to its members', () => {
+    const nested = keySet(['model', ['usage', keySet(['prompt_tokens', 'completion_tokens'])]]);
+    const usage = fc.dictionary(fc.oneof(fc.constantFrom('prompt_tokens', 'completion_tokens', 'total_tokens', 'details'), tricky), value, { maxKeys: 5 });
+    const top = fc.record({ model: value, usage: fc.oneof(usage, value), choices: value }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(top, fc.constantFrom(undefined, 0, 2), (d, indent) => {
+        const text = JSON.stringify(d, null, indent);
+        const parsed = JSON.parse(text) as Record<string, unknown>;
+        const want: Record<string, unknown> = {};
+        if (Object.hasOwn(parsed, 'model')) want.model = parsed.model;
+        if (Object.hasOwn(parsed, 'usage')) {
+          const u = parsed.usage;
+          if (typeof u === 'object' && u !== null && !Array.isArray(u)) want.usage = viaParse(JSON.stringify(u), ['prompt_tokens', 'completion_tokens']);
+          else want.usage = u;
+        }
+        expect(projectTopLevel(Buffer.from(text), nested)).toEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('hand-picked values: plain and escaped strings, integers, negative, float, exponent, literals, the last duplicate wins', () => {
     for (const text of [
       '{"model":"m","model":"n"}',
@@ -66,7 +87,7 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
     for (const text of [
       '{"model":', '{"model":"x"', '{"model":"x"]', '{"a":[}', '{"a":}', '{"a":,"b":1}', '{"model":"x"} x',
       '{"model":"x\\"}', '{"model":"\\q"}', '{"model":"a\u0001b"}', '{"eval_count":012}', '{"eval_count":tru}',
-      '{"usage":{"a":}}', '{"usage":{"a":1,}}', '[1]', '', '   ',
+      '{"usage":{"a":}}', '{"usage":{"a":1,}}', '[1]', '', '   ', '{abc:1}', '{"model" "x"}', '{"model":"x",}', '{"model":"x" "y":1}',
     ]) {
       expect(projectTopLevel(Buffer.from(text), KEYS), JSON.stringify(text)).toBeUndefined();
     }
@@ -109,7 +130,24 @@ describe('READ_KEYS: the usage readers look at no other top-level member', () =>
     expect(new Set(docs.map((d) => d.file.split('/')[0])).size).toBeGreaterThanOrEqual(6);
   });
 
-  it('every top-level read of readDocument on every corpus document is a READ_KEYS member', () => {
+  /** Every path the key set keeps (`usage.prompt_tokens`), its own members and those of its sub-sets. */
+  function keptPaths(keys: KeySet, prefix = ''): string[] {
+    return keys.names.flatMap((n, i) => [prefix + n, ...(keys.sub[i] ? keptPaths(keys.sub[i]!, `${prefix}${n}.`) : [])]);
+  }
+  /** `v` with every object in it wrapped so that each property read is recorded with its path. */
+  function spy(v: unknown, read: Set<string>, prefix = ''): unknown {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+    return new Proxy(v, {
+      get: (t, k, r) => {
+        const got: unknown = Reflect.get(t, k, r);
+        if (typeof k !== 'string') return got;
+        read.add(prefix + k);
+        return spy(got, read, `${prefix}${k}.`);
+      },
+    });
+  }
+
+  it('every read of readDocument on every corpus document, at any depth, is a path the key set keeps', () => {
     const read = new Set<string>();
     for (const { file, text } of docs) {
       let parsed: unknown;
@@ -119,12 +157,14 @@ describe('READ_KEYS: the usage readers look at no other top-level member', () =>
         continue; // the corpus holds malformed chunks on purpose
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) continue;
-      const spy = new Proxy(parsed as object, { get: (t, k, r) => (typeof k === 'string' && read.add(k), Reflect.get(t, k, r)) });
       const api = FIXTURES.find((c) => c.file === file)?.api;
-      readDocument(spy, createUsageState(), api);
+      readDocument(spy(parsed, read), createUsageState(), api);
     }
-    expect(read.size).toBeGreaterThan(5);
-    expect([...read].filter((k) => !READ_KEYS.names.includes(k))).toEqual([]);
+    expect(read.size).toBeGreaterThan(10);
+    // `length` of an array (details.prefill) is read on the array, not a member of an object
+    const kept = new Set(keptPaths(READ_KEYS));
+    expect([...read].filter((k) => !kept.has(k) && !k.endsWith('.length'))).toEqual([]);
+    expect([...read].filter((k) => k.includes('.')).length).toBeGreaterThan(3);
   });
 
   it('readDocument gives the same state from the projection as from JSON.parse, for every corpus document', () => {

@@ -1,12 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { scanRequestBody } from '../../src/proxy/request-scan.js';
-import { createRequestTap, SCAN_ABOVE_BYTES } from '../../src/proxy/tap.js';
+import { createRequestTap } from '../../src/proxy/tap.js';
 
-/** What the JSON.parse path reads: top-level model if a string, stream if a boolean. */
+/** model and stream as the request tap reads them from one body (the tap bounds the model at 256). */
+function viaTap(text: string): { model: string | undefined; stream: boolean | undefined } | undefined {
+  const t = createRequestTap(1 << 24, undefined, undefined);
+  t.write(Buffer.from(text));
+  const r = t.end();
+  return r.unread === 'invalid' ? undefined : { model: r.model, stream: r.stream };
+}
+const LONG_BYTES = 8 * 1024;
+
+/** What JSON.parse gives: top-level model if a non-empty string of at most 256, stream if a boolean. */
 function viaParse(text: string): { model: string | undefined; stream: boolean | undefined } {
   const d = JSON.parse(text) as { model?: unknown; stream?: unknown };
-  return { model: typeof d.model === 'string' ? d.model : undefined, stream: typeof d.stream === 'boolean' ? d.stream : undefined };
+  return { model: typeof d.model === 'string' && d.model.length > 0 && d.model.length <= 256 ? d.model : undefined, stream: typeof d.stream === 'boolean' ? d.stream : undefined };
 }
 
 const tricky = fc.string({ unit: fc.constantFrom('a', '"', '\\', '{', '}', '[', ']', ',', ':', 'é', '😀', '\n', ' ', 'model', '"model":', 'stream') });
@@ -23,12 +31,12 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 })).v;
 const body = fc.dictionary(fc.oneof(fc.constantFrom('model', 'stream', 'messages', 'tools'), tricky), value, { maxKeys: 6 });
 
-describe('scanRequestBody: the same model/stream as JSON.parse on valid bodies', () => {
+describe('request tap: the same model/stream as JSON.parse on valid bodies', () => {
   it('property: generated bodies (nested model/stream keys, quotes, backslashes, unicode, any indentation)', () => {
     fc.assert(
       fc.property(body, fc.constantFrom(undefined, 0, 1, 2, '\t'), (doc, indent) => {
         const text = JSON.stringify(doc, null, indent);
-        expect(scanRequestBody(Buffer.from(text))).toEqual(viaParse(text));
+        expect(viaTap(text)).toEqual(viaParse(text));
       }),
       { numRuns: 2000 },
     );
@@ -43,24 +51,30 @@ describe('scanRequestBody: the same model/stream as JSON.parse on valid bodies',
       '{ "model" : "a\\"b\\\\" , "x" : { "model" : "inner", "stream": true } }',
       '{"messages":[{"role":"user","content":"\\"model\\": \\"fake\\""}],"model":"m\\u00e9"}',
     ]) {
-      expect(scanRequestBody(Buffer.from(text)), text).toEqual(viaParse(text));
+      expect(viaTap(text), text).toEqual(viaParse(text));
     }
   });
 
-  it('structurally invalid bodies give undefined (truncated, unbalanced, missing value, trailing bytes, open string)', () => {
-    for (const text of ['{"model":', '{"model":"x"', '{"model":"x"]', '{"a":[}', '{"a":}', '{"a":,"b":1}', '{"model":"x"} x', '{"model":"x\\"}', '{"model":"\\q"}', '[1]', '']) {
-      expect(scanRequestBody(Buffer.from(text)), text).toBeUndefined();
+  it('malformed bodies are invalid (truncated, unbalanced, missing value or colon, trailing bytes, open string, bad escape in the model, bare key)', () => {
+    for (const text of ['{"model":', '{"model":"x"', '{"model":"x"]', '{"a":[}', '{"a":}', '{"a":,"b":1}', '{"model":"x"} x', '{"model":"x\\"}', '{"model":"\\q"}', '{model:"x"}', '{"model" "x"}', '{"stream":tru}', '{"model":"x",}']) {
+      expect(viaTap(text), text).toBeUndefined();
+    }
+    // not an object at all: not_json, and nothing is read
+    for (const text of ['[1]', ' "x"']) {
+      const t = createRequestTap(1 << 20, undefined, undefined);
+      t.write(Buffer.from(text));
+      expect(t.end()).toEqual({ model: undefined, stream: undefined, unread: 'not_json' });
     }
   });
 });
 
-describe('request tap over SCAN_ABOVE_BYTES', () => {
+describe('request tap on long bodies', () => {
   const big = (model: string, stream: boolean, tail = '}') =>
-    `{"model":${JSON.stringify(model)},"messages":[{"role":"user","content":${JSON.stringify('ctx "q" \\ '.repeat(SCAN_ABOVE_BYTES / 8))}}],"stream":${stream}${tail}`;
+    `{"model":${JSON.stringify(model)},"messages":[{"role":"user","content":${JSON.stringify('ctx "q" \\ '.repeat(LONG_BYTES / 8))}}],"stream":${stream}${tail}`;
 
   it('a long chat request is scanned: model and stream as JSON.parse gives them, over several chunks', () => {
     const text = big('meta-llama/Llama-3.1-8B-Instruct', true);
-    expect(Buffer.byteLength(text)).toBeGreaterThan(SCAN_ABOVE_BYTES);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(LONG_BYTES);
     const t = createRequestTap(1 << 20, undefined, undefined);
     const b = Buffer.from(text);
     for (let i = 0; i < b.length; i += 1000) t.write(b.subarray(i, i + 1000));

@@ -264,6 +264,8 @@ class AmortWin {
   tenants: (string | undefined)[] = [];
   apis: (string | undefined)[] = [];
   outcomes: Outcome[] = [];
+  /** Per member, the window slot that names this AmortWin for the member's id. */
+  slots: number[] = [];
   /**
    * Per member, M_FIELDS numbers then its active energy per device: stride M_FIELDS + the pool's device
    * count, read when used (an AmortWin can be made at a window's end, before the pool knows its devices).
@@ -348,6 +350,8 @@ class Win implements WindowHandle {
    * the young generation, so their size is garbage-collection work (bench/ledger.bench.ts).
    */
   flags = 0;
+  /** Its entry in the ledger's window slots (see `winSlots`); -1 once released. */
+  slot = -1;
   get ended(): boolean {
     return (this.flags & FLAG_ENDED) !== 0;
   }
@@ -542,8 +546,28 @@ export function createLedger(opts: LedgerOptions): Ledger {
     pools.set(name, P);
   }
 
-  /** Windows not final yet; a member of an open amortization window is named by that window (AmortWin). */
-  const windows = new Map<string, Win | AmortWin>();
+  /**
+   * Windows not final yet, by id: the map gives a slot, the slot the window (or, for a member of an open
+   * amortization window, that AmortWin). Not a Map of the windows themselves: a map added to and deleted
+   * from on every request rehashes into new tables, and the old ones, in the old generation by then,
+   * still point at the windows they held, which scavenges then keep alive and promote (146 MB promoted
+   * per bench run with the windows in the map, about as much as with no map at all when it holds slot
+   * numbers: see docs/attribution.md#cost). A slot is cleared when released, and the array only grows to
+   * the most windows open at once.
+   */
+  const windows = new Map<string, number>();
+  const winSlots: (Win | AmortWin | undefined)[] = [];
+  const freeSlots: number[] = [];
+  const takeSlot = (w: Win): number => {
+    const s = freeSlots.pop();
+    if (s === undefined) return winSlots.push(w) - 1;
+    winSlots[s] = w;
+    return s;
+  };
+  const releaseSlot = (s: number): void => {
+    winSlots[s] = undefined;
+    freeSlots.push(s);
+  };
   /**
    * Replaced, never mutated, on (un)subscribe: emit walks it by index, where iterating a Set allocated an
    * iterator per record. A listener (un)subscribed during a call takes effect from the next record.
@@ -1069,8 +1093,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
     am.tenants.push(w.tenant);
     am.apis.push(w.api);
     am.outcomes.push(w.outcome);
-    // The map names the amortization window for this id from now on (unless a newer window took the id).
-    if (duplicateIds === 0 || windows.get(w.id) === w) windows.set(w.id, am);
+    // The window's slot names the amortization window from now on, and is released with the member.
+    am.slots.push(w.slot);
+    winSlots[w.slot] = am;
+    w.slot = -1;
   };
 
   const memberView = new MemberView();
@@ -1126,7 +1152,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
       const act = readMember(P, am, j);
       const id = memberView.id;
-      if (duplicateIds === 0 || windows.get(id) === am) windows.delete(id);
+      const slot = am.slots[j]!;
+      // Without duplicate ids the slot under this id is the member's own: one lookup, not get() then delete().
+      if (duplicateIds === 0 || windows.get(id) === slot) windows.delete(id);
+      releaseSlot(slot);
       send(P, memberView, act, !late && !forced, share);
       dropVec(P, share);
     }
@@ -1136,6 +1165,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     am.tenants = [];
     am.apis = [];
     am.outcomes = [];
+    am.slots = [];
     am.nums = EMPTY_F64;
     if (!forced) P.amort.delete(am.idx);
   };
@@ -1158,8 +1188,12 @@ export function createLedger(opts: LedgerOptions): Ledger {
     w.emitted = true;
     const act = w.act;
     w.act = undefined;
-    // Without duplicate ids the window under w.id is w itself: one lookup instead of get() then delete().
-    if (duplicateIds === 0 || windows.get(w.id) === w) windows.delete(w.id);
+    // Without duplicate ids the slot under w.id is w's own: one lookup instead of get() then delete().
+    if (w.slot >= 0) {
+      if (duplicateIds === 0 || windows.get(w.id) === w.slot) windows.delete(w.id);
+      releaseSlot(w.slot);
+      w.slot = -1;
+    }
     send(w.pool, w, act, complete, idleShare);
   };
 
@@ -1486,8 +1520,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
     // One hash lookup, not has() then set(): the size tells whether the id was there (a tenth of the
     // ledger's cost at 10 000 requests/s went to these lookups).
+    w.slot = takeSlot(w);
     const before = windows.size;
-    windows.set(start.id, w);
+    windows.set(start.id, w.slot);
     if (windows.size === before) {
       duplicateIds++;
       log.rateLimited('warn', 'duplicate-id', 'duplicate request id; the newer window answers pending()');
@@ -1500,7 +1535,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
     try {
       advance();
       const now = clock.nowMs();
-      for (const w of [...windows.values()]) {
+      // Every open window, also one whose id a newer window took (it has its own slot).
+      for (const w of winSlots.slice()) {
         if (w instanceof Win && !w.ended) endWindow(w, { endMs: Math.max(now, w.startMs), outcome: 'aborted' });
       }
       for (const P of pools.values()) {
@@ -1508,7 +1544,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         closeCur(P);
         if (P.seq > 0) resolveHead(P, P.seq);
       }
-      for (const w of [...windows.values()]) {
+      for (const w of winSlots.slice()) {
         if (w instanceof Win && !w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
       }
       for (const P of pools.values()) {
@@ -1535,7 +1571,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
       };
     },
     pending(id) {
-      const w = windows.get(id);
+      const s = windows.get(id);
+      const w = s === undefined ? undefined : winSlots[s];
       if (w === undefined) return undefined;
       // An amortization window names only its members that wait for it to close.
       return w instanceof AmortWin || !w.emitted ? { id, state: 'pending' } : undefined;

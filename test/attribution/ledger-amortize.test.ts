@@ -80,4 +80,21 @@ describe('ledger: records waiting for their amortization window', () => {
     expect(h.ledger.pending('x')).toBeUndefined();
     expect(h.ledger.stats().pendingWindows).toBe(0);
   });
+
+  it('flush ends and records every open window, also one whose id a newer window took', () => {
+    for (const idle of ['unattributed', 'amortize'] as const) {
+      const h = harness([device('gpu0')], { policy: 'time', idle, amortizeWindowMs: 10_000 });
+      feedConstant(h.timeline, 'gpu0', 300, 0, 5_000, 100);
+      h.ledger.open({ id: 'dup', pool: 'default', startMs: 1_000 });
+      h.ledger.open({ id: 'dup', pool: 'default', startMs: 2_000 });
+      h.ledger.open({ id: 'other', pool: 'default', startMs: 3_000 });
+      const got: string[] = [];
+      h.ledger.onFinal((r) => got.push(`${r.id}@${r.startMs}:${r.outcome}`));
+      h.ledger.flush();
+      expect(got.sort(), idle).toEqual(['dup@1000:aborted', 'dup@2000:aborted', 'other@3000:aborted']);
+      expect(h.ledger.stats().pendingWindows, idle).toBe(0);
+      const t = h.ledger.totals();
+      expect(Math.abs(t.attributedJ + t.unattributedJ - t.measuredJ), idle).toBeLessThanOrEqual(1e-9 * t.measuredJ);
+    }
+  });
 });

@@ -69,10 +69,13 @@ export function keySet(names: readonly (string | readonly [string, KeySet])[]): 
   return { names: flat, byFirst, bytes, sub: names.map((n) => (typeof n === 'string' ? undefined : n[1])) };
 }
 
-/** Index in `keys` of the key whose characters lie between the quotes at `open` and `close`, or -1. */
+/**
+ * Index in `keys` of the key whose characters lie between the quotes at `open` and `close`, or -1.
+ * Throws (JSON.parse) when the key has an escape that JSON.parse refuses.
+ */
 function keyIndex(buf: Buffer, open: number, close: number, keys: KeySet): number {
   const candidates = keys.byFirst[buf[open + 1]!];
-  if (candidates === undefined) return -1;
+  if (candidates === undefined) return escapedKeyIndex(buf, open, close, keys);
   const len = close - open - 1;
   for (const i of candidates) {
     const k = keys.bytes[i]!;
@@ -85,6 +88,17 @@ function keyIndex(buf: Buffer, open: number, close: number, keys: KeySet): numbe
       }
     }
     if (same) return i;
+  }
+  return escapedKeyIndex(buf, open, close, keys);
+}
+
+/**
+ * A key with an escape is the key JSON.parse decodes it to (`"mod\u0065l"` is `model`): no name has a
+ * backslash, so only such a key, decoded, can still be one of them. Keys rarely have escapes.
+ */
+function escapedKeyIndex(buf: Buffer, open: number, close: number, keys: KeySet): number {
+  for (let j = open + 1; j < close; j++) {
+    if (buf[j] === BACKSLASH) return keys.names.indexOf(JSON.parse(buf.toString('utf8', open, close + 1)) as string);
   }
   return -1;
 }

@@ -83,6 +83,25 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
     }
   });
 
+  it('a key written with escapes is the key JSON.parse decodes it to (\\u0065), at the top level and inside a kept object', () => {
+    const nested = keySet(['model', ['usage', keySet(['prompt_tokens'])]]);
+    for (const text of [
+      '{"mod\\u0065l":"x"}',
+      '{"model":"a","mod\\u0065l":"b"}',
+      '{"\\u006dodel":"c"}',
+      '{"us\\u0061ge":{"prompt_\\u0074okens":3}}',
+      '{"usage":{"prompt_tokens":1,"prompt\\u005ftokens":4}}',
+    ]) {
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      const want: Record<string, unknown> = {};
+      if (Object.hasOwn(parsed, 'model')) want.model = parsed.model;
+      if (Object.hasOwn(parsed, 'usage')) want.usage = parsed.usage;
+      expect(projectTopLevel(Buffer.from(text), nested), text).toEqual(want);
+    }
+    // An invalid escape in a walked key: JSON.parse refuses the body, so does the projection.
+    expect(projectTopLevel(Buffer.from('{"mod\\ql":"x"}'), nested)).toBeUndefined();
+  });
+
   it('undefined where JSON.parse refuses a kept value or the structure is broken', () => {
     for (const text of [
       '{"model":', '{"model":"x"', '{"model":"x"]', '{"a":[}', '{"a":}', '{"a":,"b":1}', '{"model":"x"} x',

@@ -28,9 +28,10 @@ export interface LabelBounderOptions {
 }
 
 export function createLabelBounder(opts: LabelBounderOptions): LabelBounder {
-  // Reserved words in an allow-list would let a real value pass as the reserved meaning: dropped.
+  // Reserved words in an allow-list would let a real value pass as the reserved meaning: dropped. A
+  // list given with only those still allows nothing else (not first come, first served).
   const allowed = (opts.allowList ?? []).filter((v) => !RESERVED_LABELS.includes(v));
-  const allow = allowed.length ? new Set(allowed) : undefined;
+  const allow = opts.allowList !== undefined && opts.allowList.length > 0 ? new Set(allowed) : undefined;
   const seen = new Set<string>();
   const reported = new Set<string>();
   return {

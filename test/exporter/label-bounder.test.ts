@@ -34,6 +34,12 @@ describe('label bounder', () => {
     expect(a.allowList()).toEqual(['search']);
   });
 
+  it('an allow-list of reserved words only still allows nothing else: it does not fall back to first come, first served', () => {
+    const b = createLabelBounder({ max: 5, allowList: ['unknown'] });
+    expect(['team-a', 'team-b', 'unknown', null].map((v) => b.label(v))).toEqual(['other', 'other', 'other', 'unknown']);
+    expect(b.admitted()).toEqual([]);
+  });
+
   it('cuts long values to 128 characters and refuses control characters', () => {
     const b = createLabelBounder({ max: 5 });
     expect(b.label('x'.repeat(300))).toBe('x'.repeat(128));

@@ -91,6 +91,8 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
       '{"\\u006dodel":"c"}',
       '{"us\\u0061ge":{"prompt_\\u0074okens":3}}',
       '{"usage":{"prompt_tokens":1,"prompt\\u005ftokens":4}}',
+      '{"\\u006D\\u006f\\u0064\\u0065\\u006C":"upper and lower hex"}',
+      '{"model\\u00e9":1,"mod\\"el":2,"m\\/odel":3,"model":"v"}',
     ]) {
       const parsed = JSON.parse(text) as Record<string, unknown>;
       const want: Record<string, unknown> = {};
@@ -99,7 +101,10 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
       expect(projectTopLevel(Buffer.from(text), nested), text).toEqual(want);
     }
     // An invalid escape in a walked key: JSON.parse refuses the body, so does the projection.
-    expect(projectTopLevel(Buffer.from('{"mod\\ql":"x"}'), nested)).toBeUndefined();
+    for (const bad of ['{"mod\\ql":"x"}', '{"mod\\u00zzl":"x"}', '{"\\u00":"x"}']) {
+      expect(() => JSON.parse(bad)).toThrow();
+      expect(projectTopLevel(Buffer.from(bad), nested), bad).toBeUndefined();
+    }
   });
 
   it('undefined where JSON.parse refuses a kept value or the structure is broken', () => {

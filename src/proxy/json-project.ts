@@ -15,8 +15,9 @@
  * Same answers as `JSON.parse` for a valid body, restricted to the key sets: the last of duplicate keys
  * wins, each kept value exactly as JSON.parse gives it (an object with a key set of its own: cut down to
  * those members). The objects walked (the top level and those with a key set) are checked member by
- * member (a string key, `:`, a value, `,` or `}`); a skipped value is checked for structure only
- * (strings closed, brackets balanced), and nothing may follow the top-level object. So a body that is
+ * member (a string key, `:`, a value, `,` or `}`); a skipped value (and a value of a kept key met
+ * three times or more, between its first and its last) is checked for structure only (strings closed, brackets balanced), and
+ * nothing may follow the top-level object. So a body that is
  * malformed only inside a skipped value (`[1,]`, a bare word, a raw control character in a string) is
  * read here where JSON.parse would refuse it. Such a body comes from the upstream server, whose usage
  * numbers are then still worth having.
@@ -58,6 +59,11 @@ export interface KeySet {
   readonly bytes: readonly Buffer[];
   /** Per name: the key set of the members to keep when its value is an object (else kept whole). */
   readonly sub: readonly (KeySet | undefined)[];
+  /**
+   * Scratch for readObject: per name met again, the start and end of its last value. One per key set,
+   * reused: a key set is never read inside its own reading (its key sets were made before it).
+   */
+  readonly spans: Int32Array;
 }
 
 /** `names`: a name, or `[name, key set of its object value]`. */
@@ -68,9 +74,12 @@ export function keySet(names: readonly (string | readonly [string, KeySet])[]): 
   if (flat.some((n) => n.length === 0 || n.length > MAX_NAME_LENGTH || !/^[\x20-\x7e]+$/.test(n) || n.includes('\\'))) {
     throw new Error('keySet: names are 1-64 printable ASCII characters without a backslash');
   }
+  // readObject keeps one bit per name in an int.
+  if (flat.length > 31) throw new Error('keySet: at most 31 names');
   const bytes = flat.map((n) => Buffer.from(n, 'utf8'));
   bytes.forEach((b, i) => (byFirst[b[0]!] ??= []).push(i));
-  return { names: flat, byFirst, bytes, sub: names.map((n) => (typeof n === 'string' ? undefined : n[1])) };
+  const sub = names.map((n) => (typeof n === 'string' ? undefined : n[1]));
+  return { names: flat, byFirst, bytes, sub, spans: new Int32Array(2 * flat.length) };
 }
 
 /**
@@ -219,15 +228,24 @@ function literalEnd(buf: Buffer, i: number): number {
 /**
  * Reads the object at `i` (`{`) into `out`: the members named in `keys`. Returns the index just past
  * the object, or -1 when it is malformed. Throws (JSON.parse) when a kept value is invalid.
+ *
+ * A kept member is parsed where it is met the first time; if its key comes again, the later values
+ * are only checked (as skipped ones) and the last is parsed once the object is read. So a body of many
+ * duplicates (`{"model":"a\n","model":…}` up to the parse bound) costs a scan, not a JSON.parse per
+ * member. With `out` undefined the object is checked only (an earlier duplicate of a kept object).
  */
-function readObject(buf: Buffer, i: number, keys: KeySet, out: Record<string, unknown>): number {
+function readObject(buf: Buffer, i: number, keys: KeySet, out: Record<string, unknown> | undefined): number {
+  let seen = 0; // bit k: key k met
+  let again = 0; // bit k: key k met again, its last value in keys.spans[2k, 2k + 1]
   i = skipSpaces(buf, i + 1);
   if (buf[i] === 0x7d) return i + 1;
   for (;;) {
     if (buf[i] !== QUOTE) return -1;
     const keyClose = stringEnd(buf, i);
     if (keyClose < 0) return -1;
-    const k = keyIndex(buf, i, keyClose, keys);
+    const k = out === undefined ? -1 : keyIndex(buf, i, keyClose, keys);
+    // Parsed now: the first value of a kept key; later ones are read at the end (the last only).
+    const now = k >= 0 && (seen & (1 << k)) === 0;
     i = skipSpaces(buf, keyClose + 1);
     if (buf[i] !== 0x3a) return -1;
     i = skipSpaces(buf, i + 1);
@@ -237,28 +255,59 @@ function readObject(buf: Buffer, i: number, keys: KeySet, out: Record<string, un
       const close = stringEnd(buf, i);
       if (close < 0) return -1;
       end = close + 1;
-      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+      if (now) out![keys.names[k]!] = valueAt(buf, i, end);
     } else if (c === 0x7b && k >= 0 && keys.sub[k] !== undefined) {
-      const inner: Record<string, unknown> = {};
-      end = readObject(buf, i, keys.sub[k]!, inner);
+      if (now) {
+        const inner: Record<string, unknown> = {};
+        end = readObject(buf, i, keys.sub[k]!, inner);
+        out![keys.names[k]!] = inner;
+      } else {
+        end = readObject(buf, i, keys.sub[k]!, undefined);
+      }
       if (end < 0) return -1;
-      out[keys.names[k]!] = inner;
     } else if (c === 0x7b || c === 0x5b) {
       end = skipComposite(buf, i);
       if (end < 0) return -1;
-      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+      if (now) out![keys.names[k]!] = valueAt(buf, i, end);
     } else if (c === undefined || c === 0x2c || c === 0x7d || c === 0x5d) {
       return -1; // no value
     } else {
       end = literalEnd(buf, i);
-      if (k >= 0) out[keys.names[k]!] = valueAt(buf, i, end);
+      if (now) out![keys.names[k]!] = valueAt(buf, i, end);
+    }
+    if (k >= 0) {
+      if (now) {
+        seen |= 1 << k;
+      } else {
+        again |= 1 << k;
+        keys.spans[2 * k] = i;
+        keys.spans[2 * k + 1] = end;
+      }
     }
     i = skipSpaces(buf, end);
     if (buf[i] === 0x2c) {
       i = skipSpaces(buf, i + 1);
       continue;
     }
-    return buf[i] === 0x7d ? i + 1 : -1;
+    if (buf[i] !== 0x7d) return -1;
+    if (again !== 0) readAgain(buf, keys, again, out!);
+    return i + 1;
+  }
+}
+
+/** The last value of each key met again (bits of `again`), into `out`. */
+function readAgain(buf: Buffer, keys: KeySet, again: number, out: Record<string, unknown>): void {
+  for (let k = 0; k < keys.names.length; k++) {
+    if ((again & (1 << k)) === 0) continue;
+    const from = keys.spans[2 * k]!;
+    const sub = keys.sub[k];
+    if (sub !== undefined && buf[from] === 0x7b) {
+      const inner: Record<string, unknown> = {};
+      readObject(buf, from, sub, inner);
+      out[keys.names[k]!] = inner;
+    } else {
+      out[keys.names[k]!] = valueAt(buf, from, keys.spans[2 * k + 1]!);
+    }
   }
 }
 

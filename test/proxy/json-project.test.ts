@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { keySet, projectTopLevel, type KeySet } from '../../src/proxy/json-project.js';
 import { createUsageState, READ_KEYS, readDocument } from '../../src/proxy/usage/index.js';
 import { FIXTURES } from './fixture-table.js';
@@ -104,6 +104,20 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
     for (const bad of ['{"mod\\ql":"x"}', '{"mod\\u00zzl":"x"}', '{"\\u00":"x"}']) {
       expect(() => JSON.parse(bad)).toThrow();
       expect(projectTopLevel(Buffer.from(bad), nested), bad).toBeUndefined();
+    }
+  });
+
+  it('a kept member written many times is parsed once, the last (a hostile body of duplicates costs a scan, not a JSON.parse each)', () => {
+    const nested = keySet(['model', 'error', ['usage', keySet(['prompt_tokens'])]]);
+    const text = '{' + '"error":[1],"model":"a\\n","usage":{"prompt_tokens":[2]},'.repeat(1000) + '"error":[3],"model":"z\\n","usage":{"prompt_tokens":[4]}}';
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(projectTopLevel(Buffer.from(text), nested)).toEqual({ error: [3], model: 'z\n', usage: { prompt_tokens: [4] } });
+      // Each kept member (error, model, usage.prompt_tokens) parsed where first met and once more, the
+      // last, at the end; the `usage` objects between are walked (checked), not read.
+      expect(parse.mock.calls.length).toBeLessThanOrEqual(6);
+    } finally {
+      parse.mockRestore();
     }
   });
 

@@ -62,6 +62,27 @@ describe('projectTopLevel: the kept members exactly as JSON.parse gives them', (
     );
   });
 
+  it('property: duplicate keys (plain or escaped), the last wins at every depth, as with JSON.parse', () => {
+    const nested = keySet(['model', 'error', ['usage', keySet(['prompt_tokens', 'completion_tokens'])]]);
+    const key = fc.constantFrom('model', 'error', 'usage', 'prompt_tokens', 'other');
+    const write = (k: string, escaped: boolean) => (escaped ? JSON.stringify(k).replace(/e/g, '\\u0065') : JSON.stringify(k));
+    const member = fc.tuple(key, fc.boolean(), fc.oneof(value, fc.array(fc.tuple(key, fc.boolean(), value), { maxLength: 5 })));
+    fc.assert(
+      fc.property(fc.array(member, { maxLength: 8 }), (members) => {
+        const text = '{' + members.map(([k, esc, v]) =>
+          write(k, esc) + ':' + (Array.isArray(v) && v.every((m) => Array.isArray(m) && m.length === 3 && typeof m[0] === 'string')
+            ? '{' + (v as [string, boolean, unknown][]).map(([k2, e2, v2]) => write(k2, e2) + ':' + JSON.stringify(v2)).join(',') + '}'
+            : JSON.stringify(v))).join(',') + '}';
+        const parsed = JSON.parse(text) as Record<string, unknown>;
+        const want = viaParse(text, ['model', 'error', 'usage']);
+        const u = parsed.usage;
+        if (typeof u === 'object' && u !== null && !Array.isArray(u)) want.usage = viaParse(JSON.stringify(u), ['prompt_tokens', 'completion_tokens']);
+        expect(projectTopLevel(Buffer.from(text), nested), text).toEqual(want);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('hand-picked values: plain and escaped strings, integers, negative, float, exponent, literals, the last duplicate wins', () => {
     for (const text of [
       '{"model":"m","model":"n"}',

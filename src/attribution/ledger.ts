@@ -1,6 +1,7 @@
 import { toWallMs, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { Slots } from '../core/slots.js';
 import type { DeviceSeries, EnergyTimeline } from '../energy/types.js';
 import type { DeviceKind } from '../sensors/types.js';
 import { compAdd, compAddAt, compSum, compValue, type CompSum } from './comp-sum.js';
@@ -548,26 +549,12 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   /**
    * Windows not final yet, by id: the map gives a slot, the slot the window (or, for a member of an open
-   * amortization window, that AmortWin). Not a Map of the windows themselves: a map added to and deleted
-   * from on every request rehashes into new tables, and the old ones, in the old generation by then,
-   * still point at the windows they held, which scavenges then keep alive and promote (146 MB promoted
-   * per bench run with the windows in the map, about as much as with no map at all when it holds slot
-   * numbers: see docs/attribution.md#cost). A slot is cleared when released, and the array only grows to
-   * the most windows open at once.
+   * amortization window, that AmortWin). Not a Map of the windows themselves, for the reason in
+   * core/slots.ts: with the windows in the map, 146–151 MB were promoted per bench run; with slot
+   * numbers, 75 MB (docs/attribution.md#cost).
    */
   const windows = new Map<string, number>();
-  const winSlots: (Win | AmortWin | undefined)[] = [];
-  const freeSlots: number[] = [];
-  const takeSlot = (w: Win): number => {
-    const s = freeSlots.pop();
-    if (s === undefined) return winSlots.push(w) - 1;
-    winSlots[s] = w;
-    return s;
-  };
-  const releaseSlot = (s: number): void => {
-    winSlots[s] = undefined;
-    freeSlots.push(s);
-  };
+  const winSlots = new Slots<Win | AmortWin>();
   /**
    * Replaced, never mutated, on (un)subscribe: emit walks it by index, where iterating a Set allocated an
    * iterator per record. A listener (un)subscribed during a call takes effect from the next record.
@@ -1095,7 +1082,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     am.outcomes.push(w.outcome);
     // The window's slot names the amortization window from now on, and is released with the member.
     am.slots.push(w.slot);
-    winSlots[w.slot] = am;
+    winSlots.set(w.slot, am);
     w.slot = -1;
   };
 
@@ -1155,7 +1142,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       const slot = am.slots[j]!;
       // Without duplicate ids the slot under this id is the member's own: one lookup, not get() then delete().
       if (duplicateIds === 0 || windows.get(id) === slot) windows.delete(id);
-      releaseSlot(slot);
+      winSlots.remove(slot);
       send(P, memberView, act, !late && !forced, share);
       dropVec(P, share);
     }
@@ -1191,7 +1178,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     // Without duplicate ids the slot under w.id is w's own: one lookup instead of get() then delete().
     if (w.slot >= 0) {
       if (duplicateIds === 0 || windows.get(w.id) === w.slot) windows.delete(w.id);
-      releaseSlot(w.slot);
+      winSlots.remove(w.slot);
       w.slot = -1;
     }
     send(w.pool, w, act, complete, idleShare);
@@ -1520,7 +1507,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
     // One hash lookup, not has() then set(): the size tells whether the id was there (a tenth of the
     // ledger's cost at 10 000 requests/s went to these lookups).
-    w.slot = takeSlot(w);
+    w.slot = winSlots.add(w);
     const before = windows.size;
     windows.set(start.id, w.slot);
     if (windows.size === before) {
@@ -1536,7 +1523,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       advance();
       const now = clock.nowMs();
       // Every open window, also one whose id a newer window took (it has its own slot).
-      for (const w of winSlots.slice()) {
+      for (const w of winSlots.values()) {
         if (w instanceof Win && !w.ended) endWindow(w, { endMs: Math.max(now, w.startMs), outcome: 'aborted' });
       }
       for (const P of pools.values()) {
@@ -1544,7 +1531,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         closeCur(P);
         if (P.seq > 0) resolveHead(P, P.seq);
       }
-      for (const w of winSlots.slice()) {
+      for (const w of winSlots.values()) {
         if (w instanceof Win && !w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
       }
       for (const P of pools.values()) {
@@ -1572,7 +1559,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
     pending(id) {
       const s = windows.get(id);
-      const w = s === undefined ? undefined : winSlots[s];
+      const w = s === undefined ? undefined : winSlots.get(s);
       if (w === undefined) return undefined;
       // An amortization window names only its members that wait for it to close.
       return w instanceof AmortWin || !w.emitted ? { id, state: 'pending' } : undefined;

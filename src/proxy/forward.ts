@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import { errnoCode, errorMessage } from '../core/errors.js';
+import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { filterHeaders } from './headers.js';
@@ -90,45 +91,6 @@ function tenantOf(req: IncomingMessage, header: string): string | undefined {
   return s ? s.slice(0, 128) : undefined;
 }
 
-/**
- * The responses in flight (for `active()` and `abortAll()`), in slots: an array whose freed slots are
- * cleared and reused, their numbers kept on a stack.
- *
- * Not a Set: a Set that is added to and deleted from on every request rehashes into a new table every
- * few dozen deletions. The old table, by then in the old generation, is garbage that still points at
- * the responses it held, and a scavenge keeps whatever an old object points at (it does not trace the
- * old generation), so each rehash kept some 30 whole request graphs alive until they were promoted:
- * ~110 MB promoted per 30,000 requests instead of ~3 MB (`--trace-gc-nvp`, bench/proxy role with
- * `--min-semi-space-size=16`), then mark-compacts to clear them. Here a freed slot is overwritten with
- * undefined, and the array only grows (to the most requests ever in flight at once).
- */
-class ActiveSlots {
-  private readonly items: (ServerResponse | undefined)[] = [];
-  private readonly free: number[] = [];
-  size = 0;
-
-  add(res: ServerResponse): number {
-    this.size++;
-    const slot = this.free.pop();
-    if (slot === undefined) return this.items.push(res) - 1;
-    this.items[slot] = res;
-    return slot;
-  }
-
-  /** Frees `slot`; the caller frees each slot it got once. */
-  remove(slot: number): void {
-    this.items[slot] = undefined;
-    this.free.push(slot);
-    this.size--;
-  }
-
-  snapshot(): ServerResponse[] {
-    const out: ServerResponse[] = [];
-    for (const r of this.items) if (r !== undefined) out.push(r);
-    return out;
-  }
-}
-
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const { router, tracker, clock, logger, maxParseBodyBytes, tenantHeader } = opts;
   const stats: ForwarderStats = {
@@ -136,7 +98,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     tapFailures: 0,
     upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
   };
-  const active = new ActiveSlots();
+  /** The responses in flight, for `active()` and `abortAll()` (slots, not a Set: see core/slots.ts). */
+  const active = new Slots<ServerResponse>();
 
   const tapFailed = (err: unknown) => {
     stats.tapFailures++;
@@ -383,7 +346,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     active: () => active.size,
     stats,
     abortAll() {
-      for (const r of active.snapshot()) r.destroy();
+      for (const r of active.values()) r.destroy();
     },
   };
 }

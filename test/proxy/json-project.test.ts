@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { keySet, projectTopLevel, type KeySet } from '../../src/proxy/json-project.js';
 import { createUsageState, READ_KEYS, readDocument } from '../../src/proxy/usage/index.js';
 import { FIXTURES } from './fixture-table.js';
+import { jsonArbitraries } from '../helpers/json-arbitrary.js';
 
 const KEYS = keySet(['model', 'usage', 'object', 'eval_count']);
 
@@ -15,20 +16,8 @@ function viaParse(text: string, names: readonly string[]): Record<string, unknow
   return out;
 }
 
-const tricky = fc.string({ unit: fc.constantFrom('a', '"', '\\', '{', '}', '[', ']', ',', ':', 'é', '😀', '\n', '\u0001', ' ', 'model', '"usage":', '0') });
-const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  v: fc.oneof(
-    { depthSize: 'small' },
-    tricky,
-    fc.boolean(),
-    fc.constant(null),
-    fc.integer({ min: 0, max: 2 ** 40 }),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
-    fc.array(tie('v'), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.constantFrom('model', 'usage', 'object', 'choices'), tricky), tie('v'), { maxKeys: 4 }),
-  ),
-})).v;
-const doc = fc.dictionary(fc.oneof(fc.constantFrom('model', 'usage', 'object', 'eval_count', 'choices', 'data'), tricky), value, { maxKeys: 7 });
+const { tricky, value, object } = jsonArbitraries(['model', 'usage', 'object', 'choices']);
+const doc = object(['eval_count', 'data'], 7);
 
 describe('projectTopLevel: the kept members exactly as JSON.parse gives them', () => {
   it('property: generated documents (nested kept keys, quotes, escapes, control characters, unicode, numbers, any indentation)', () => {

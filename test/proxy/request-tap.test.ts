@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createRequestTap } from '../../src/proxy/tap.js';
+import { jsonArbitraries } from '../helpers/json-arbitrary.js';
 
 /** model and stream as the request tap reads them from one body (the tap bounds the model at 256). */
 function viaTap(text: string): { model: string | undefined; stream: boolean | undefined } | undefined {
@@ -17,19 +18,7 @@ function viaParse(text: string): { model: string | undefined; stream: boolean | 
   return { model: typeof d.model === 'string' && d.model.length > 0 && d.model.length <= 256 ? d.model : undefined, stream: typeof d.stream === 'boolean' ? d.stream : undefined };
 }
 
-const tricky = fc.string({ unit: fc.constantFrom('a', '"', '\\', '{', '}', '[', ']', ',', ':', 'é', '😀', '\n', ' ', 'model', '"model":', 'stream') });
-const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  v: fc.oneof(
-    { depthSize: 'small' },
-    tricky,
-    fc.boolean(),
-    fc.constant(null),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
-    fc.array(tie('v'), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.constantFrom('model', 'stream', 'messages'), tricky), tie('v'), { maxKeys: 4 }),
-  ),
-})).v;
-const body = fc.dictionary(fc.oneof(fc.constantFrom('model', 'stream', 'messages', 'tools'), tricky), value, { maxKeys: 6 });
+const body = jsonArbitraries(['model', 'stream', 'messages']).object(['tools'], 6);
 
 describe('request tap: the same model/stream as JSON.parse on valid bodies', () => {
   it('property: generated bodies (nested model/stream keys, quotes, backslashes, unicode, any indentation)', () => {

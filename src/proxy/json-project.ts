@@ -1,6 +1,6 @@
 /**
- * The few top-level members of a JSON response body that the usage readers look at, without
- * JSON.parse of the whole body.
+ * The few members of a JSON body that the taps read (a response's model and usage, a request's model
+ * and stream), without JSON.parse of the whole body.
  *
  * Why: a non-streaming completion is mostly generated text (`choices[].message.content`, `response`,
  * `generated_text`), embeddings are mostly numbers (`data[].embedding`, `embeddings`) and Ollama adds a
@@ -15,12 +15,12 @@
  * Same answers as `JSON.parse` for a valid body, restricted to the key sets: the last of duplicate keys
  * wins, each kept value exactly as JSON.parse gives it (an object with a key set of its own: cut down to
  * those members). The objects walked (the top level and those with a key set) are checked member by
- * member (a string key, `:`, a value, `,` or `}`); a skipped value (and a value of a kept key met
- * three times or more, between its first and its last) is checked for structure only (strings closed, brackets balanced), and
- * nothing may follow the top-level object. So a body that is
- * malformed only inside a skipped value (`[1,]`, a bare word, a raw control character in a string) is
- * read here where JSON.parse would refuse it. Such a body comes from the upstream server, whose usage
- * numbers are then still worth having.
+ * member (a string key, `:`, a value, `,` or `}`); a skipped value (and the values of a kept key met
+ * three times or more, between its first and its last) is checked for structure only (strings closed,
+ * brackets balanced), and nothing may follow the top-level object. So a body that is malformed only
+ * inside a skipped value (`[1,]`, a bare word, a raw control character in a string) is read here where
+ * JSON.parse would refuse it. A response comes from the upstream server, whose usage numbers are then
+ * still worth having; a request is forwarded as it is either way, for the upstream to judge.
  */
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

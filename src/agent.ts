@@ -283,7 +283,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
         upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,
         onUpstreamError: (reason) => metrics.upstreamError(reason),
       });
-      const { server, url } = await listenProxy(proxy.app, parseHostPort(config.proxy.listen).host, parseHostPort(config.proxy.listen).port);
+      const proxyLog = logger.child('proxy');
+      const { server, url } = await listenProxy(proxy.app, parseHostPort(config.proxy.listen).host, parseHostPort(config.proxy.listen).port, {
+        headersTimeoutMs: config.proxy.headersTimeoutMs, requestTimeoutMs: config.proxy.requestTimeoutMs, maxConnections: config.proxy.maxConnections,
+        onConnectionDropped: () => {
+          proxyLog.rateLimited('warn', 'max-connections', `a client connection was closed at once: ${config.proxy.maxConnections} are open (proxy.maxConnections)`);
+        },
+      });
       servers.push(server);
       proxyUrl = url;
     }

@@ -34,6 +34,11 @@ export const configSchema = z.object({
     maxParseBodyBytes: z.number().int().nonnegative(),
     tenantHeader: z.string().min(1).toLowerCase(),
     upstreamTimeoutMs: positiveMs,
+    headersTimeoutMs: positiveMs,
+    requestTimeoutMs: z.number().int().nonnegative(),
+    maxConnections: z.number().int().nonnegative(),
+  }).refine((p) => p.requestTimeoutMs === 0 || p.headersTimeoutMs <= p.requestTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestTimeoutMs (the headers are part of the request)', path: ['headersTimeoutMs'],
   }),
   metrics: z.object({
     listen: hostPort,
@@ -99,6 +104,9 @@ export const DEFAULTS: Config = {
     maxParseBodyBytes: 1024 * 1024,
     tenantHeader: 'x-inferwatt-tenant',
     upstreamTimeoutMs: 600_000,
+    headersTimeoutMs: 60_000,
+    requestTimeoutMs: 300_000,
+    maxConnections: 4096,
   },
   metrics: { listen: '127.0.0.1:9477', maxModels: 50, modelAllowList: [], maxTenants: 20, tenantAllowList: [] },
   sensors: {

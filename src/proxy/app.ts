@@ -89,11 +89,49 @@ export interface ListeningProxy {
   address: { host: string; port: number };
 }
 
+/** What one client may hold of the proxy's server (slowloris: a client that trickles bytes for ever). */
+export interface ProxyListenOptions {
+  /** Time to receive a request's headers; then 408 and the connection is closed. Default 60 s (node's). */
+  headersTimeoutMs?: number;
+  /**
+   * Time to receive a whole request, headers and body; the response is not counted (a stream may last
+   * for minutes). Default 300 s (node's). 0: none.
+   */
+  requestTimeoutMs?: number;
+  /** Open client connections at most; past it a new connection is closed at once. Default 4096. 0: no bound. */
+  maxConnections?: number;
+  /** Called once per connection closed for being over maxConnections. */
+  onConnectionDropped?: () => void;
+}
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/**
+ * How often node looks for connections past their header or request timeout (its default is 30 s,
+ * which would let a 60 s timeout run to 90 s): a quarter of the shorter timeout, within 100 ms … 30 s.
+ */
+function checkingIntervalMs(headersMs: number, requestMs: number): number {
+  const shortest = requestMs > 0 ? Math.min(headersMs, requestMs) : headersMs;
+  return Math.max(100, Math.min(30_000, Math.floor(shortest / 4)));
+}
+
 /** Listens on host:port (port 0: any free port). Rejects with a `fatal` error when the port is taken. */
-export function listenProxy(app: express.Express | http.RequestListener, host: string, port: number): Promise<ListeningProxy> {
-  // Long streams: no request timeout on the client side beyond node's header timeout.
+export function listenProxy(app: express.Express | http.RequestListener, host: string, port: number, opts: ProxyListenOptions = {}): Promise<ListeningProxy> {
   const direct = (app as unknown as Record<symbol, unknown>)[DIRECT_HANDLER] as http.RequestListener | undefined;
-  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, direct ?? (app as http.RequestListener));
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  // node refuses a header timeout longer than a (non-zero) request timeout.
+  const headersTimeout = requestTimeout > 0 ? Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout) : (opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+  // `headersTimeout` is explicit: with `requestTimeout: 0` node takes min(60 s, 0) = 0 for it, and a
+  // client sending a header byte every few seconds would hold its connection for ever.
+  const server = http.createServer(
+    { headersTimeout, requestTimeout, keepAliveTimeout: 65_000, connectionsCheckingInterval: checkingIntervalMs(headersTimeout, requestTimeout) },
+    direct ?? (app as http.RequestListener),
+  );
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (maxConnections > 0) server.maxConnections = maxConnections;
+  if (opts.onConnectionDropped) server.on('drop', opts.onConnectionDropped);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new InferwattError('PROXY_LISTEN', 'fatal', `proxy cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));

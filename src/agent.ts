@@ -6,6 +6,7 @@ import { configFromArgv } from './config/from-argv.js';
 import { parseHostPort, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createSystemClock, type Clock } from './core/clock.js';
+import { createRequestNotes, type RequestNoteSink } from './core/request-notes.js';
 import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createSampler } from './energy/sampler.js';
@@ -35,8 +36,11 @@ export interface Agent {
   /** Undefined when the proxy is disabled. */
   readonly proxyUrl: string | undefined;
   readonly discovery: Discovery;
-  /** Where requests are tracked: pass it to `inferwattMiddleware` to feed the same ledger. */
-  readonly tracker: RequestTracker;
+  /**
+   * Where requests are tracked: pass it to `inferwattMiddleware` to feed the same ledger. Its `note`
+   * carries what the ledger does not (trace context, why a request did not end ok) to the records.
+   */
+  readonly tracker: RequestTracker & RequestNoteSink;
   readonly clock: Clock;
   /** The impact factors in use now (live when configured, else static). */
   factors(): Factors;
@@ -181,6 +185,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs,
   });
   inFlight = () => ledger.inFlight();
+  // The proxy's notes on requests wait here until the ledger finalises them.
+  const notes = createRequestNotes();
+  const tracker: RequestTracker & RequestNoteSink = {
+    open: (start) => ledger.open(start),
+    inFlight: () => ledger.inFlight(),
+    note: (id, n) => notes.note(id, n),
+  };
 
   // `unknown` and `other` are reserved label values (label-bounder.ts): a real one is counted as `other`.
   const reserved = (what: string) => (v: string) => logger.warn(`a ${what} named "${v}" is counted as "other": "unknown" and "other" are reserved label values`);
@@ -212,7 +223,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   ledger.onFinal((a: AttributedRequest) => {
     try {
       const f = currentFactors();
-      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f));
+      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f), notes.take(a.id));
       store.add(rec);
       metrics.observeRecord(rec);
       deps.onRecord?.(rec);
@@ -278,9 +289,9 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     if (config.proxy.enabled) {
       proxy = createProxy({
         upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, ...('pathPrefix' in u && u.pathPrefix ? { pathPrefix: u.pathPrefix } : {}) })),
-        tracker: ledger, clock, logger: logger.child('proxy'),
+        tracker, clock, logger: logger.child('proxy'),
         maxParseBodyBytes: config.proxy.maxParseBodyBytes, tenantHeader: config.proxy.tenantHeader,
-        upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,
+        upstreamTimeoutMs: config.proxy.upstreamTimeoutMs, upstreamIdleTimeoutMs: config.proxy.upstreamIdleTimeoutMs,
         onUpstreamError: (reason) => metrics.upstreamError(reason),
       });
       const proxyLog = logger.child('proxy');
@@ -296,7 +307,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     logger.info(`metrics and API on ${metricsUrl}/metrics${proxyUrl ? `; proxy on ${proxyUrl} → ${upstreams.map((u) => u.url).join(', ')}` : ''}`);
     let stopping: Promise<void> | undefined;
     return {
-      config, metricsUrl, proxyUrl, discovery, tracker: ledger, clock,
+      config, metricsUrl, proxyUrl, discovery, tracker, clock,
       factors: currentFactors,
       summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
       totals: () => ledger.totals(),

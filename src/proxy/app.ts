@@ -14,6 +14,7 @@ import type { Clock } from '../core/clock.js';
 import { InferwattError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
+import type { RequestNoteSink } from '../core/request-notes.js';
 import { createForwarder, type ForwarderStats, type UpstreamErrorReason } from './forward.js';
 import { createUpstreamRouter, type UpstreamSpec } from './upstreams.js';
 
@@ -23,7 +24,8 @@ export type { UpstreamSpec } from './upstreams.js';
 
 export interface ProxyOptions {
   upstreams: readonly UpstreamSpec[];
-  tracker: RequestTracker;
+  /** With a `note` method (the agent's), it also hears each request's trace context and why it did not end ok. */
+  tracker: RequestTracker & Partial<RequestNoteSink>;
   clock: Clock;
   logger: Logger;
   /** Request (and JSON response) bodies up to this size are parsed for model/stream/usage. Default 1 MiB. */
@@ -33,6 +35,8 @@ export interface ProxyOptions {
   onUpstreamError?: (reason: UpstreamErrorReason) => void;
   /** Time allowed until the upstream's response headers; none by default (a long prefill is normal). */
   upstreamTimeoutMs?: number;
+  /** Longest silence of the upstream once its response began (between body bytes); none by default. */
+  upstreamIdleTimeoutMs?: number;
 }
 
 export interface Proxy {
@@ -40,6 +44,8 @@ export interface Proxy {
   /** Requests being forwarded now. */
   active(): number;
   readonly stats: ForwarderStats;
+  /** Cuts the requests in flight now; `shutdown` says so in their records (else `client_closed`). */
+  abortAll(reason?: 'shutdown'): void;
   /** Cuts requests in flight and closes the upstream connections. The server is the caller's to close. */
   close(): Promise<void>;
 }
@@ -62,6 +68,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     tenantHeader: (opts.tenantHeader ?? DEFAULT_TENANT_HEADER).toLowerCase(),
     ...(opts.onUpstreamError ? { onUpstreamError: opts.onUpstreamError } : {}),
     ...(opts.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: opts.upstreamTimeoutMs } : {}),
+    ...(opts.upstreamIdleTimeoutMs !== undefined ? { upstreamIdleTimeoutMs: opts.upstreamIdleTimeoutMs } : {}),
   });
   const app = express();
   // Nothing of express's own on the hot path: no x-powered-by, no etag, no body parsing, no router match.
@@ -76,7 +83,9 @@ export function createProxy(opts: ProxyOptions): Proxy {
     app,
     active: forwarder.active,
     stats: forwarder.stats,
+    abortAll: (reason) => forwarder.abortAll(reason),
     async close() {
+      forwarder.stop();
       forwarder.abortAll();
       router.destroy();
     },

@@ -23,6 +23,7 @@ import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { filterHeaders, headerText } from './headers.js';
 import { recognizeApi } from './routes.js';
+import { parseTraceparent } from './trace-context.js';
 import { createRequestTap, createResponseTap, type RequestTap, type ResponseTap, type TapResult } from './tap.js';
 import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
 import { openWindow, outcomeOf, type OutcomeReason, type WindowCounters } from './window.js';
@@ -210,6 +211,11 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const tenant = tenantOf(req, tenantHeader);
     // `api`/`tenant` may be undefined: an absent optional field (no spread objects on the hot path)
     const win = openWindow(tracker, clock, logger, { id, pool: upstream.name, startMs, method, api, tenant }, stats);
+    const traceparent = req.headers.traceparent;
+    if (traceparent !== undefined) {
+      const t = parseTraceparent(traceparent);
+      if (t !== undefined) win.trace(t.traceId, t.spanId);
+    }
 
     // Request body: streamed to the upstream; the tap keeps at most maxParseBodyBytes to learn model/stream.
     const cl = req.headers['content-length'];

@@ -155,6 +155,36 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
     expect(res.headers['x-upstream-e2e']).toBe('1');
   });
 
+  it('a W3C traceparent is forwarded untouched and its trace and span ids noted for the record; an invalid one is forwarded but not noted', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const ok = await rawRequest(rig.url, { path: '/v1/chat/completions', headers: { traceparent: tp, 'x-replay-fixture': 'openai/chat-nonstream-gpt35.json' }, body: '{}' });
+    expect(rig.upstream.requests.at(-1)!.headers.traceparent).toBe(tp);
+    const bad = await rawRequest(rig.url, { path: '/v1/chat/completions', headers: { traceparent: tp.toUpperCase(), 'x-replay-fixture': 'openai/chat-nonstream-gpt35.json' }, body: '{}' });
+    expect(rig.upstream.requests.at(-1)!.headers.traceparent).toBe(tp.toUpperCase());
+    await rig.tracker.windowsEnded(rig.tracker.windows.length);
+    expect(rig.tracker.notes.get(ok.headers['x-inferwatt-request-id'] as string)).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' });
+    expect(rig.tracker.notes.has(bad.headers['x-inferwatt-request-id'] as string)).toBe(false);
+  });
+
+  it('a tenant header sent as UTF-8 (curl -H \'x-inferwatt-tenant: té\') is read as UTF-8, not latin1; one sent as latin1 stays readable', async () => {
+    const sendRaw = (tenantBytes: Buffer) =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(rig.url);
+        const sock = net.connect(Number(u.port), u.hostname, () => {
+          sock.write(Buffer.concat([Buffer.from('GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-inferwatt-tenant: '), tenantBytes, Buffer.from('\r\n\r\n')]));
+        });
+        let got = '';
+        sock.on('data', (d) => (got += d.toString('latin1')));
+        sock.on('end', () => resolve(/x-inferwatt-request-id: ([0-9a-f-]+)/i.exec(got)?.[1] ?? ''));
+        sock.on('error', reject);
+      });
+    const utf8 = await sendRaw(Buffer.from('té-ø-漢字', 'utf8'));
+    const latin1 = await sendRaw(Buffer.from('té', 'latin1'));
+    await rig.tracker.windowsEnded(rig.tracker.windows.length);
+    expect(rig.tracker.byId(utf8)!.start.tenant).toBe('té-ø-漢字');
+    expect(rig.tracker.byId(latin1)!.start.tenant).toBe('té');
+  });
+
   it('GET and HEAD are forwarded too and carry a request id', async () => {
     const get = await rawRequest(rig.url, { method: 'GET', path: '/v1/models?x=1' });
     expect(get.status).toBe(200);

@@ -224,8 +224,10 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     try {
       const f = currentFactors();
       const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f), notes.take(a.id));
-      store.add(rec);
+      // The catalogue first: it gives the record's model and tenant their label slots if the upstream
+      // served it (label-bounder.ts), and the store's summary keys are the same labels.
       metrics.observeRecord(rec);
+      store.add(rec);
       deps.onRecord?.(rec);
     } catch (err) {
       logger.rateLimited('error', 'record', `could not finish a record: ${errorMessage(err)}`);

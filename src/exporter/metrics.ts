@@ -5,7 +5,7 @@ import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../a
 import type { DeviceSnapshot } from '../energy/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
-import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
+import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
 
 /**
@@ -196,6 +196,11 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   return {
     registry,
     observeRecord(rec) {
+      // A model or tenant takes a label slot only once the upstream has served it (label-bounder.ts).
+      if (admitsLabels(rec)) {
+        models.admit(rec.model);
+        tenants.admit(rec.tenant);
+      }
       const model = models.label(rec.model);
       const tenant = tenants.label(rec.tenant);
       ensurePair(model, tenant);

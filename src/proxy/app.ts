@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import type { Clock } from '../core/clock.js';
 import { InferwattError } from '../core/errors.js';
@@ -16,6 +17,7 @@ import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import type { RequestNoteSink } from '../core/request-notes.js';
 import { createForwarder, type ForwarderStats, type UpstreamErrorReason } from './forward.js';
+import { createTunneler } from './tunnel.js';
 import { createUpstreamRouter, type UpstreamSpec } from './upstreams.js';
 
 export type { UpstreamErrorReason } from './forward.js';
@@ -44,7 +46,7 @@ export interface Proxy {
   /** Requests being forwarded now. */
   active(): number;
   readonly stats: ForwarderStats;
-  /** Cuts the requests in flight now; `shutdown` says so in their records (else `client_closed`). */
+  /** Cuts the requests in flight now, and the tunnels (upgrades); `shutdown` says so in the records (else `client_closed`). */
   abortAll(reason?: 'shutdown'): void;
   /** Cuts requests in flight and closes the upstream connections. The server is the caller's to close. */
   close(): Promise<void>;
@@ -53,6 +55,7 @@ export interface Proxy {
 export const DEFAULT_MAX_PARSE_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_TENANT_HEADER = 'x-inferwatt-tenant';
 const DIRECT_HANDLER = Symbol.for('inferwatt.proxy.directHandler');
+const UPGRADE_HANDLER = Symbol.for('inferwatt.proxy.upgradeHandler');
 
 /** Capped by the kernel's net.core.somaxconn (4096 on Linux ≥ 5.4). */
 const LISTEN_BACKLOG = 4096;
@@ -79,14 +82,25 @@ export function createProxy(opts: ProxyOptions): Proxy {
   // behaviour: the app holds only this handler; express's per-request prototype swap and routing cost
   // throughput). Mounted in another express app, `app` works as usual.
   (app as unknown as Record<symbol, unknown>)[DIRECT_HANDLER] = forwarder.handle;
+  // Upgrade requests (WebSocket) are tunnelled to the upstream, not attributed (tunnel.ts). listenProxy
+  // hooks this to its server's 'upgrade' event; an app mounted elsewhere leaves upgrades to that server.
+  const tunnels = createTunneler({
+    router, clock: opts.clock, logger: opts.logger,
+    ...(opts.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: opts.upstreamTimeoutMs } : {}),
+  });
+  (app as unknown as Record<symbol, unknown>)[UPGRADE_HANDLER] = tunnels.handle;
   return {
     app,
     active: forwarder.active,
     stats: forwarder.stats,
-    abortAll: (reason) => forwarder.abortAll(reason),
+    abortAll: (reason) => {
+      forwarder.abortAll(reason);
+      tunnels.closeAll();
+    },
     async close() {
       forwarder.stop();
       forwarder.abortAll();
+      tunnels.closeAll();
       router.destroy();
     },
   };
@@ -141,6 +155,8 @@ export function listenProxy(app: express.Express | http.RequestListener, host: s
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (maxConnections > 0) server.maxConnections = maxConnections;
   if (opts.onConnectionDropped) server.on('drop', opts.onConnectionDropped);
+  const upgrade = (app as unknown as Record<symbol, unknown>)[UPGRADE_HANDLER] as ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  if (upgrade) server.on('upgrade', upgrade);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new InferwattError('PROXY_LISTEN', 'fatal', `proxy cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));

@@ -61,7 +61,7 @@ export interface AgentDeps {
   onRecord?: (rec: ReturnType<typeof toRecord>) => void;
 }
 
-/** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C). */
+/** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C), by default (`proxy.shutdownGraceMs`). */
 export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
@@ -265,13 +265,24 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   let proxy: ReturnType<typeof createProxy> | undefined;
   const stopAll = async () => {
     // Graceful: stop accepting, let the requests in flight finish (streams included) for up to
-    // SHUTDOWN_GRACE_MS, then cut what is left (recorded as aborted). Kubernetes waits 30 s by default.
+    // proxy.shutdownGraceMs, then cut what is left (recorded as aborted, reason shutdown, and said so:
+    // a cut stream is neither the upstream's failure nor the client's). Kubernetes waits 30 s by default.
     const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of servers) s.closeIdleConnections?.();
     // Real time, not the injected clock: this waits on real sockets (a fake clock would never move).
-    const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+    const graceMs = config.proxy.shutdownGraceMs;
+    const deadline = performance.now() + graceMs;
     while (proxy && proxy.active() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = proxy?.active() ?? 0;
+    if (left > 0) logger.warn(`shutdown: ${left} request${left === 1 ? '' : 's'} still in flight after the ${graceMs} ms grace; cut (recorded as aborted, reason shutdown)`);
+    // Cut by the proxy first, so that each window knows why it ends (and WebSocket tunnels, which the
+    // server's closeAllConnections does not reach).
+    proxy?.abortAll('shutdown');
     for (const s of servers) s.closeAllConnections?.();
+    // Each cut response ends its window on its socket's 'close', which node emits after the server's own
+    // 'close': wait for them (briefly), so that no window is still open when the ledger is flushed.
+    const cutDeadline = performance.now() + 1_000;
+    while (proxy && proxy.active() > 0 && performance.now() < cutDeadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(closed);
     await proxy?.close();
     await sampler.stop();

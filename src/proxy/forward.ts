@@ -409,7 +409,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
       r.on('error', ignore); // reported on 'close' through `complete`
       r.on('close', () => {
-        if (r.complete || clientGone || win.ended) return;
+        // Complete, or closed because the client left or the proxy cut the response (idle, shutdown).
+        if (r.complete || clientGone || win.ended || (slot >= 0 && cutReasons[slot] !== undefined)) return;
         // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
         failure = 'upstream_closed_mid_body';
         reportError('reset');

@@ -22,6 +22,7 @@ import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.
 import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
 import { createProxy, listenProxy } from './proxy/app.js';
+import { createUpstreamProbe } from './proxy/upstream-probe.js';
 import { discoverSensors, type Discovery } from './sensors/discovery.js';
 import { isNvmlSensor } from './sensors/nvml.js';
 import type { Sensor } from './sensors/types.js';
@@ -206,6 +207,9 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     const f = currentFactors();
     return { region: f.region, source: f.source, year: f.year ?? null, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif };
   };
+  const probe = config.proxy.enabled && config.proxy.upstreamProbeIntervalMs > 0
+    ? createUpstreamProbe({ upstreams, clock, logger: logger.child('upstreams'), intervalMs: config.proxy.upstreamProbeIntervalMs })
+    : undefined;
   const metrics = createMetricsCatalogue({
     clock, models, tenants,
     sources: {
@@ -214,6 +218,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       unattributedJ: () => ledger.totals().unattributedJ,
       inFlight: () => ledger.inFlight(),
       factors: activeFactors,
+      ...(probe ? { upstreams: () => probe.status() } : {}),
       ...(crossTimeline ? {
         crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
@@ -254,6 +259,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       for (const s of discovery.sensors) if (s.health().lastSampleMs === undefined) reasons.push(`sensor ${s.name} has not delivered a reading yet`);
       return { ready: reasons.length === 0, reasons };
     },
+    ...(probe ? { upstreams: () => probe.status() } : {}),
   });
 
   sampler.start();
@@ -285,6 +291,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     while (proxy && proxy.active() > 0 && performance.now() < cutDeadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(closed);
     await proxy?.close();
+    probe?.stop();
     await sampler.stop();
     await crossSampler?.stop();
     live?.stop();
@@ -296,6 +303,10 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   };
 
   try {
+    // The first round of upstream probes before anything is served, so that inferwatt_upstream_up and
+    // /readyz's upstreams hold a real value from the first scrape (a refused connect answers at once;
+    // an unanswered one waits the probe's timeout, at most 2 s).
+    await probe?.start();
     const metricsServer = createServer(admin);
     servers.push(metricsServer);
     const metricsUrl = await listen(metricsServer, config.metrics.listen);
@@ -311,6 +322,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       const { server, url } = await listenProxy(proxy.app, parseHostPort(config.proxy.listen).host, parseHostPort(config.proxy.listen).port, {
         headersTimeoutMs: config.proxy.headersTimeoutMs, requestTimeoutMs: config.proxy.requestTimeoutMs, maxConnections: config.proxy.maxConnections,
         onConnectionDropped: () => {
+          metrics.connectionDropped();
           proxyLog.rateLimited('warn', 'max-connections', `a client connection was closed at once: ${config.proxy.maxConnections} are open (proxy.maxConnections)`);
         },
       });

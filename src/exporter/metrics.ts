@@ -38,12 +38,16 @@ export interface MetricsSources {
   factors(): ActiveFactors;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+  /** Whether each upstream accepted a connection at the last probe (null: not probed yet). */
+  upstreams?(): readonly { name: string; reachable: boolean | null }[];
 }
 
 export interface MetricsCatalogue {
   readonly registry: Registry<RegistryContentType>;
   observeRecord(rec: RequestRecord): void;
   upstreamError(reason: UpstreamErrorReason): void;
+  /** A client connection closed at once because proxy.maxConnections were open. */
+  connectionDropped(): void;
   /** Renders the exposition; OpenMetrics (with exemplars) when the scraper's Accept asks for it. */
   render(accept: string | undefined): Promise<{ contentType: string; body: string }>;
 }
@@ -159,6 +163,15 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     },
   });
   const upstreamErrors = new Counter({ name: 'inferwatt_upstream_errors_total', help: 'Requests the proxy could not complete because of the upstream, by reason.', labelNames: ['reason'], registers: [registry] });
+  new Gauge({
+    name: 'inferwatt_upstream_up', help: 'Whether each upstream accepted a TCP connection at the last probe (1) or not (0); not part of the agent\'s readiness.',
+    labelNames: ['upstream'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of sources.upstreams?.() ?? []) if (u.reachable !== null) this.set({ upstream: u.name }, u.reachable ? 1 : 0);
+    },
+  });
+  const dropped = new Counter({ name: 'inferwatt_proxy_connections_dropped_total', help: 'Client connections the proxy closed at once because proxy.maxConnections were open.', registers: [registry] });
   if (sources.crossCheck) {
     const cc = sources.crossCheck.bind(sources);
     new Gauge({
@@ -218,6 +231,7 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       water.inc({ model, tenant }, rec.waterLiters.total);
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
+    connectionDropped() { dropped.inc(); },
     render(accept) {
       const open = typeof accept === 'string' && accept.includes('application/openmetrics-text');
       const run = async () => {

@@ -118,7 +118,7 @@ function plan(scenario: Scenario, seed: number): Plan {
   calls.sort((a, b) => a.at - b.at || a.order - b.order);
 
   const options: Partial<LedgerOptions> = { lagBoundMs: 2_000, staleDeviceMs: 5_000, amortizeWindowMs: 1_500, promptTokenWeight: 0.3 };
-  if (scenario === 'bounds') Object.assign(options, { maxPendingWindows: 40, maxHoldMs: 700 });
+  if (scenario === 'bounds') Object.assign(options, { maxHeldSegments: 40, maxHoldMs: 700 });
   // flush: stop in the middle of the traffic, amortization windows and held segments still open.
   const endAt = scenario === 'flush' ? SPAN_MS * 0.7 : SPAN_MS + 2_000;
   return { devices, pools, calls, endAt, options, advanceEvery: scenario === 'overlap' ? 7 : 23 };

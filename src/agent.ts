@@ -178,7 +178,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     timeline, pools, clock, logger: logger.child('ledger'),
     policy: config.attribution.policy, idle: config.attribution.idle,
     promptTokenWeight: config.attribution.promptTokenWeight,
-    lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs,
+    lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs, maxHoldMs: config.attribution.maxHoldMs,
   });
   inFlight = () => ledger.inFlight();
 
@@ -206,6 +206,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       ...(crossTimeline ? {
         crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
+      ledger: () => ledger.stats(),
+      proxy: () => proxy?.stats ?? { tapFailures: 0, trackerFailures: 0 },
     },
   });
 

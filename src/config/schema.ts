@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
+import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
 
 /**
@@ -60,6 +60,7 @@ export const configSchema = z.object({
     promptTokenWeight: z.number().nonnegative().max(10),
     lagBoundMs: positiveMs,
     amortizeWindowMs: positiveMs,
+    maxHoldMs: positiveMs,
   }),
   records: z.object({
     file: z.string().min(1).nullable(),
@@ -113,7 +114,7 @@ export const DEFAULTS: Config = {
     cpuTdpW: null,
     simulatedGpus: 1,
   },
-  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS },
+  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS, maxHoldMs: DEFAULT_MAX_HOLD_MS },
   records: { file: null, keep: 10_000 },
   impacts: {
     region: null,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
-import type { Outcome } from '../attribution/types.js';
+import type { LedgerStats, Outcome } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
 import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 import type { DeviceSnapshot } from '../energy/types.js';
@@ -7,6 +7,7 @@ import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
+import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
 
 /**
  * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
@@ -38,6 +39,9 @@ export interface MetricsSources {
   factors(): ActiveFactors;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+  /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
+  ledger?(): LedgerStats;
+  proxy?(): ProxySelfStats;
 }
 
 export interface MetricsCatalogue {
@@ -170,6 +174,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       },
     });
   }
+
+  if (sources.ledger && sources.proxy) registerSelfMetrics(registry, sources.ledger.bind(sources), sources.proxy.bind(sources));
 
   registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
 

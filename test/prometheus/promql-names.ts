@@ -41,6 +41,23 @@ export const MODE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histog
   inferwatt_gpu_cross_check_energy_joules: 'gauge',
 };
 
+/**
+ * The agent's metrics about itself (src/exporter/self-metrics.ts): the ledger's and the proxy's own
+ * counts, registered whenever the catalogue is given their sources (the agent always does).
+ */
+export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_ledger_late_events_total: 'counter',
+  inferwatt_ledger_forced_splits_total: 'counter',
+  inferwatt_ledger_lag_finalised_total: 'counter',
+  inferwatt_ledger_uncovered_pieces_total: 'counter',
+  inferwatt_ledger_unknown_pool_requests_total: 'counter',
+  inferwatt_ledger_ignored_calls_total: 'counter',
+  inferwatt_ledger_held_segments: 'gauge',
+  inferwatt_ledger_pending_records: 'gauge',
+  inferwatt_proxy_tap_failures_total: 'counter',
+  inferwatt_proxy_tracker_failures_total: 'counter',
+};
+
 /** Series Prometheus makes itself for every target. */
 const PROMETHEUS_BUILTINS = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
 
@@ -73,7 +90,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

@@ -93,6 +93,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
 export function reportError(err: unknown, io: Pick<CliIo, 'stderr'>): number {
   if (err instanceof ConfigError) {
     io.stderr(`inferwatt: invalid configuration (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    for (const w of err.warnings) io.stderr(`warning: ${w}\n`);
     return 2;
   }
   if (err instanceof InferwattError) {

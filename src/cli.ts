@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { startAgent } from './agent.js';
 import { CONFIG_FLAGS, envName } from './config/flags.js';
 import { PACKAGE_ROOT } from './config/load.js';
-import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
+import { errorMessage } from './core/errors.js';
+import { reportError } from './commands/cli-errors.js';
 import { runSensorsCommand } from './commands/sensors.js';
 import { runFactorsCommand } from './commands/factors.js';
 import { runProjectCommand } from './commands/project.js';
@@ -86,22 +87,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
         return 2;
     }
   } catch (err) {
-    return reportError(err, io);
+    return reportError(err, io, command);
   }
-}
-
-export function reportError(err: unknown, io: Pick<CliIo, 'stderr'>): number {
-  if (err instanceof ConfigError) {
-    io.stderr(`inferwatt: invalid configuration (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-    for (const w of err.warnings) io.stderr(`warning: ${w}\n`);
-    return 2;
-  }
-  if (err instanceof InferwattError) {
-    io.stderr(`inferwatt: ${err.message}\n`);
-    return err.kind === 'fatal' ? 1 : 1;
-  }
-  io.stderr(`inferwatt: ${errorMessage(err)}\n`);
-  return 1;
 }
 
 function interruptSignal(): { promise: Promise<void>; dispose: () => void } {

@@ -15,7 +15,7 @@ import { project } from '../impacts/projection.js';
  * one line per finished request, then a summary per model and what the measured J/query would mean
  * at a billion users.
  */
-const EXTRA: readonly ExtraFlag[] = [
+export const DEMO_FLAGS: readonly ExtraFlag[] = [
   { flag: 'duration', type: 'string', help: 'seconds to run (default: until Ctrl-C)' },
   { flag: 'concurrency', type: 'string', help: 'concurrent clients (default 6)' },
 ];
@@ -41,7 +41,7 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
   let extra: Record<string, string | boolean>;
   try {
     ({ loaded, extra } = configFromArgv(argv, {
-      env: io.env, extra: EXTRA,
+      env: io.env, extra: DEMO_FLAGS,
       // The demo's own choices sit under the user's flags; the upstream is always the simulated server.
       defaults: { sensors: 'simulated', 'simulated-gpus': '1', 'interval-ms': '100', 'log-level': 'warn' },
       forced: { upstream: sim.url },

@@ -131,6 +131,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   });
   const currentFactors = (): Factors => (live ? live.current() : staticFactors);
 
+  // Records: opened before anything starts (a records file that cannot be opened is a configuration
+  // error); the label bounders it keys its summary by are created below, before any record arrives.
+  const store = createRecordStore({
+    keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
+    modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
+  });
+
   // Sensors and the timeline.
   let inFlight = () => 0;
   const discovery = await discoverSensors({
@@ -156,7 +163,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   const upstreams = effectiveUpstreams(config.proxy);
   const { pools, problems: poolProblems } = resolvePools(upstreams, devices.map((d) => d.id));
   if (poolProblems.length) {
-    await Promise.all(discovery.sensors.map((s) => s.close()));
+    await Promise.all([...discovery.sensors.map((s) => s.close()), store.close()]);
     throw new ConfigError(poolProblems);
   }
 
@@ -172,10 +179,6 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   const reserved = (what: string) => (v: string) => logger.warn(`a ${what} named "${v}" is counted as "other": "unknown" and "other" are reserved label values`);
   const models = createLabelBounder({ max: config.metrics.maxModels, allowList: config.metrics.modelAllowList, onReserved: reserved('model') });
   const tenants = createLabelBounder({ max: config.metrics.maxTenants, allowList: config.metrics.tenantAllowList, onReserved: reserved('tenant') });
-  const store = createRecordStore({
-    keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
-    modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
-  });
   const sensorStatus = () => discovery.sensors.map((s) => ({ name: s.name, health: s.health() }));
   const activeFactors = (): ActiveFactors => {
     const f = currentFactors();
@@ -187,6 +190,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       devices: () => timeline.snapshot(),
       sensors: sensorStatus,
       unattributedJ: () => ledger.totals().unattributedJ,
+      recordsWriteErrors: () => store.fileHealth().writeErrors,
       inFlight: () => ledger.inFlight(),
       factors: activeFactors,
       ...(crossTimeline ? {
@@ -225,6 +229,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       const reasons: string[] = [];
       if (!discovery.sensors.length) reasons.push('no sensor');
       for (const s of discovery.sensors) if (s.health().lastSampleMs === undefined) reasons.push(`sensor ${s.name} has not delivered a reading yet`);
+      const records = store.fileHealth().problem;
+      if (records) reasons.push(records);
       return { ready: reasons.length === 0, reasons };
     },
   });

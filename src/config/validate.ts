@@ -5,7 +5,7 @@ import { CONFIG_FLAGS, envName } from './flags.js';
 import { configSchema, upstreamSchema, type Config } from './schema.js';
 
 /**
- * The one validation of a configuration (CONVENTIONS lesson 5, DESIGN §4: every problem at once): the
+ * The one validation of a configuration (every problem at once, exit status 2; README "Configuration"): the
  * schema, then the rules of the modules that own them, each on the parts of the input that are well-formed
  * even where other parts are not, so that one run lists everything:
  *

@@ -1,7 +1,7 @@
 /**
  * The impacts part of configuration checked against the factor tables: the region must be one they know
  * (near matches suggested), the provider one of theirs, each override plausible, and a live provider must
- * be able to serve the region (DESIGN §3). Returns every problem; the agent resolves the same inputs later
+ * be able to serve the region (README "Impacts"). Returns every problem; the agent resolves the same inputs later
  * with createFactorResolver and resolveLiveZone, which then cannot fail.
  */
 import { ConfigError } from '../core/errors.js';

@@ -1,6 +1,6 @@
 /**
  * The proxy's upstreams as the configuration names them, and each one's pool: the devices whose energy
- * goes to its requests (DESIGN §2). Two kinds of rule, kept apart because they need different inputs:
+ * goes to its requests (docs/attribution.md). Two kinds of rule, kept apart because they need different inputs:
  *
  * - `checkUpstreams`: what the configuration alone decides (names, path prefixes, pools that overlap), run
  *   with every other configuration check before anything starts;

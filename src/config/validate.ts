@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { recordsFileProblem } from '../exporter/record-store.js';
 import { checkImpactsConfig } from '../impacts/check-config.js';
 import { checkUpstreams, effectiveUpstreams, type UpstreamEntry } from '../proxy/pools.js';
 import { CONFIG_FLAGS, envName } from './flags.js';
@@ -12,7 +13,9 @@ import { configSchema, upstreamSchema, type Config } from './schema.js';
  * - the schema (types, ranges, enums), with the flag and env variable of each key;
  * - the upstreams (src/proxy/pools.ts): unique names and path prefixes, pools that do not overlap;
  * - the impacts (src/impacts/check-config.ts): the region, provider and overrides against the factor
- *   tables, and the live provider against the region.
+ *   tables, and the live provider against the region;
+ * - the records file (src/exporter/record-store.ts): a path that could be opened for appending (checked
+ *   without creating anything; the agent opens it, creating missing parents, before anything starts).
  *
  * What needs the host (a device named in a pool must exist) is checked where the devices are known, after
  * sensor discovery (resolvePools in src/proxy/pools.ts), all such problems together.
@@ -61,6 +64,12 @@ export function validateConfig(raw: unknown): Validation {
     ...(overrides ? { overrides: Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== null)) } : {}),
     ...(live ? { live: { provider: live.provider, zone: live.zone } } : {}),
   }));
+
+  const records = wellFormed(shape.records.shape.file, at(raw, 'records', 'file'));
+  if (records) {
+    const p = recordsFileProblem(records);
+    if (p) problems.push(p);
+  }
 
   return { config: problems.length === 0 && parsed.success ? parsed.data : undefined, problems };
 }

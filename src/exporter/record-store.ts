@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { ConfigError, errnoCode, errorMessage } from '../core/errors.js';
@@ -67,6 +67,35 @@ const OPEN_ERRORS: Record<string, string> = {
   ENOSPC: 'no space left on the device',
 };
 
+const openProblem = (file: string, why: string) => `records.file (--records, INFERWATT_RECORDS): cannot open "${file}" to append records: ${why}`;
+const reason = (err: unknown): string => { const code = errnoCode(err); return (code && OPEN_ERRORS[code]) ?? errorMessage(err); };
+
+/**
+ * Whether the records file could be opened for appending, without creating anything: run with the other
+ * configuration checks, so that a bad path is reported with them. The file must be a writable non-directory,
+ * or be missing under a writable directory (missing parents are created when it is opened).
+ */
+export function recordsFileProblem(file: string): string | undefined {
+  try {
+    if (statSync(file).isDirectory()) return openProblem(file, OPEN_ERRORS.EISDIR!);
+    accessSync(file, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') return openProblem(file, reason(err));
+  }
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    try {
+      if (!statSync(dir).isDirectory()) return openProblem(file, OPEN_ERRORS.ENOTDIR!);
+      accessSync(dir, constants.W_OK | constants.X_OK);
+      return undefined;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOTDIR') return openProblem(file, OPEN_ERRORS.ENOTDIR!);
+      if (code !== 'ENOENT' || dirname(dir) === dir) return openProblem(file, reason(err));
+    }
+  }
+}
+
 /**
  * Opens the records file for appending at start-up, creating missing parent directories (as `mkdir -p`);
  * a path that cannot be opened is a configuration error (exit 2), never an agent that runs writing nothing.
@@ -76,8 +105,7 @@ export function openRecordsFile(file: string): number {
     mkdirSync(dirname(file), { recursive: true });
     return openSync(file, 'a');
   } catch (err) {
-    const code = errnoCode(err);
-    throw new ConfigError([`records.file (--records, INFERWATT_RECORDS): cannot open "${file}" to append records: ${(code && OPEN_ERRORS[code]) ?? errorMessage(err)}`]);
+    throw new ConfigError([openProblem(file, reason(err))]);
   }
 }
 

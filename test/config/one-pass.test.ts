@@ -3,7 +3,7 @@
  * upstreams (names, prefixes, overlapping pools), the region and the live zone together, with the warnings
  * about unknown keys printed even when the run fails; exit status 2.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +102,22 @@ describe('a configuration file with every kind of problem', () => {
     const live = problemsOf(() => loadConfig({ defaultFile: null, flags: { region: 'FR', 'log-level': 'loud' }, configFile: yamlFile('impacts:\n  live:\n    provider: gb-carbon-intensity\n') }));
     expect(live.problems.join('\n')).toMatch(/gb-carbon-intensity covers Great Britain only/);
     expect(live.problems.join('\n')).toMatch(/log\.level/);
+  });
+});
+
+describe('the records file, checked with the rest', () => {
+  it('a directory named as the records file is reported with the other problems, and nothing is created', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inferwatt-onepass-records-'));
+    const e = problemsOf(() => loadConfig({ defaultFile: null, flags: { records: dir, 'log-level': 'loud' } }));
+    expect(e.problems).toHaveLength(2);
+    expect(e.problems[1]).toBe(`records.file (--records, INFERWATT_RECORDS): cannot open "${dir}" to append records: it is a directory`);
+    const under = join(dir, 'a-file');
+    writeFileSync(under, '');
+    expect(problemsOf(() => loadConfig({ defaultFile: null, flags: { records: join(under, 'records.jsonl') } })).problems)
+      .toEqual([`records.file (--records, INFERWATT_RECORDS): cannot open "${join(under, 'records.jsonl')}" to append records: a parent in the path is not a directory`]);
+    const fresh = join(dir, 'new', 'records.jsonl');
+    expect(loadConfig({ defaultFile: null, flags: { records: fresh } }).config.records.file).toBe(fresh);
+    expect(existsSync(join(dir, 'new'))).toBe(false); // validation creates nothing; the agent creates the parents
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/policies.js';
+import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
 
 /**

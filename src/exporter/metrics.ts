@@ -37,6 +37,8 @@ export interface MetricsSources {
   unattributedJ(): number;
   inFlight(): number;
   factors(): ActiveFactors;
+  /** Records that could not be appended to the records file (`--records`); 0 without one. */
+  recordsWriteErrors?(): number;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
   /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
@@ -160,6 +162,13 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       for (const s of sources.sensors()) {
         if (s.health.lastSampleMs !== undefined) this.set({ sensor: s.name }, (wallOffsetMs + s.health.lastSampleMs) / 1000);
       }
+    },
+  });
+  new Counter({
+    name: 'inferwatt_records_write_errors_total', help: 'Records that could not be appended to the records file (--records); /readyz fails after the first.', registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.recordsWriteErrors?.() ?? 0);
     },
   });
   const upstreamErrors = new Counter({ name: 'inferwatt_upstream_errors_total', help: 'Requests the proxy could not complete because of the upstream, by reason.', labelNames: ['reason'], registers: [registry] });

@@ -29,6 +29,8 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
   inferwatt_sensor_errors_total: 'counter',
   inferwatt_sensor_last_sample_timestamp_seconds: 'gauge',
   inferwatt_upstream_errors_total: 'counter',
+  // Beyond the original table (issue 13): records that could not be appended to the records file.
+  inferwatt_records_write_errors_total: 'counter',
 };
 
 /**

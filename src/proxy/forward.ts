@@ -405,6 +405,8 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
       r.on('end', () => {
         win.firstByte(); // a response without a body: its headers were its first bytes
+        // The upstream is done: whatever time the client now takes to read the rest is not its silence.
+        if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
         res.end();
       });
       r.on('error', ignore); // reported on 'close' through `complete`

@@ -22,6 +22,7 @@ import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { filterHeaders, headerText } from './headers.js';
+import { IDLE_TICKS, IdleSweep, NOT_WATCHED } from './idle-sweep.js';
 import { recognizeApi } from './routes.js';
 import { parseTraceparent } from './trace-context.js';
 import { createRequestTap, createResponseTap, type RequestTap, type ResponseTap, type TapResult } from './tap.js';
@@ -109,56 +110,6 @@ function tenantOf(req: IncomingMessage, header: string): string | undefined {
   const s = Array.isArray(v) ? v[0] : v;
   // Bounded: the ledger turns tenants into labels through its own allow-list; this only caps the length.
   return s ? headerText(s).slice(0, 128) : undefined;
-}
-
-/** Ticks of the idle sweep a response may stay silent: cut after 4–5 quarters of the idle timeout. */
-const IDLE_TICKS = 4;
-/** A response not watched by the idle sweep: before its headers (upstreamTimeoutMs covers that), or held back by its client. */
-const NOT_WATCHED = -1;
-
-/**
- * The idle timeout of every response in flight, with one timer. Each response's slot (its number in
- * `active`) holds the sweep tick of its last upstream chunk; the sweep, every idleMs / IDLE_TICKS,
- * advances the tick and cuts the responses stamped more than IDLE_TICKS ticks ago: silent for at least
- * idleMs, at most 1.25 × idleMs. A chunk costs one array store, not a timer re-armed.
- *
- *   slot:      0    1    2    3
- *   stamp:     41   -1   44   38      tick = 44 → slot 3 is cut (44 − 38 > 4); slot 1 is not watched
- */
-class IdleSweep {
-  tick = 0;
-  readonly stamps: number[] = [];
-  private cancel: (() => void) | undefined;
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly periodMs: number,
-    private readonly onIdle: (slot: number) => void,
-  ) {
-    this.schedule();
-  }
-
-  private schedule(): void {
-    this.cancel = this.clock.setTimer(() => this.sweep(), this.periodMs);
-  }
-
-  private sweep(): void {
-    const t = ++this.tick;
-    const stamps = this.stamps;
-    for (let i = 0; i < stamps.length; i++) {
-      const s = stamps[i]!;
-      if (s !== NOT_WATCHED && t - s > IDLE_TICKS) {
-        stamps[i] = NOT_WATCHED;
-        this.onIdle(i);
-      }
-    }
-    this.schedule();
-  }
-
-  stop(): void {
-    this.cancel?.();
-    this.cancel = undefined;
-  }
 }
 
 export function createForwarder(opts: ForwarderOptions): Forwarder {

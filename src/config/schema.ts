@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SPLIT_POLICY_NAMES } from '../attribution/split/policy.js';
 import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
 
@@ -78,7 +79,7 @@ export const configSchema = z.object({
     simulatedGpus: z.number().int().min(0).max(64),
   }),
   attribution: z.object({
-    policy: z.enum(['time', 'tokens']),
+    policy: z.enum(SPLIT_POLICY_NAMES),
     idle: z.enum(['unattributed', 'amortize']),
     promptTokenWeight: z.number().nonnegative().max(10),
     lagBoundMs: positiveMs,

@@ -8,6 +8,7 @@ import { runSensorsCommand } from './commands/sensors.js';
 import { runFactorsCommand } from './commands/factors.js';
 import { runProjectCommand } from './commands/project.js';
 import { runDemoCommand } from './commands/demo.js';
+import { runReportCommand } from './commands/report.js';
 
 /**
  * `inferwatt <command>`: run (default for `npm start`), sensors, factors, project, help, version.
@@ -47,6 +48,8 @@ Commands:
   sensors [--json]    show the sensors found on this host, the ones skipped and why, live readings
   factors [REGION]    list the regions, or show the factors for REGION with their sources
   project [flags]     project yearly energy, CO2e and water at scale (inferwatt project --help)
+  report [flags]      totals, CO2e (location- and market-based), water and SCI per query over a period,
+                      from Prometheus or records files, as table, csv, json, md or html (inferwatt report --help)
   version             print the version
 
 Flags of run and sensors (env variables in brackets; flags win over env, env over --config FILE,
@@ -75,6 +78,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
         return await runFactorsCommand(rest, io);
       case 'project':
         return await runProjectCommand(rest, io);
+      case 'report':
+        return await runReportCommand(rest, io);
       case 'version': case '--version': case '-v':
         io.stdout(`${version()}\n`);
         return 0;

@@ -15,8 +15,8 @@ import type { FactorUse, Figures, GroupKey, Report, ReportGroup } from './types.
 
 export interface EmbodiedConfig { hostKgCo2e: number | null; lifetimeYears: number | null; source: string | null; year: number | null }
 
-/** Citations of a set of factors in this inferwatt's tables, where a row gives the same value. */
-export type CiteFactors = (f: FactorsInForce) => Partial<Record<'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif', string>>;
+/** Citations (and data years) of a set of factors in this inferwatt's tables, where a row gives the same value. */
+export type CiteFactors = (f: FactorsInForce) => Partial<Record<'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif', { text: string; year: number | null }>>;
 
 export interface BuildInput {
   measurements: Measurements;
@@ -163,10 +163,15 @@ function factorList(m: Measurements, embodied: EmbodiedConfig, embodiedConfigure
     const kWh = u.facilityJ / 3.6e6;
     // One value in force: that value, not a mean with rounding errors; a live intensity: the energy-weighted mean.
     const intensity = u.minIntensity === u.maxIntensity || !(kWh > 0) ? u.f.gridGCo2ePerKWh : u.grams / kWh;
-    push({ factor: 'gridGCo2ePerKWh', region: u.f.region, value: intensity, min: u.minIntensity, max: u.maxIntensity, unit: 'gCO2e/kWh', source: u.f.source, year: u.f.year, citation: c.gridGCo2ePerKWh ?? null, method: 'location', ...span });
-    push({ factor: 'pue', region: u.f.region, value: u.f.pue, min: u.f.pue, max: u.f.pue, unit: 'ratio', source: u.f.source, year: u.f.year, citation: c.pue ?? null, ...span });
-    push({ factor: 'wue', region: u.f.region, value: u.f.wue, min: u.f.wue, max: u.f.wue, unit: 'L/kWh (IT)', source: u.f.source, year: u.f.year, citation: c.wue ?? null, ...span });
-    push({ factor: 'ewif', region: u.f.region, value: u.f.ewif, min: u.f.ewif, max: u.f.ewif, unit: 'L/kWh (facility)', source: u.f.source, year: u.f.year, citation: c.ewif ?? null, ...span });
+    push({ factor: 'gridGCo2ePerKWh', region: u.f.region, value: intensity, min: u.minIntensity, max: u.maxIntensity, unit: 'gCO2e/kWh', source: u.f.source, year: u.f.year ?? c.gridGCo2ePerKWh?.year ?? null, citation: c.gridGCo2ePerKWh?.text ?? null, method: 'location', ...span });
+    // The agents export PUE, WUE and EWIF values without their sources: those come from this inferwatt's tables where a row matches.
+    const other = (factor: 'pue' | 'wue' | 'ewif', value: number, unit: string) => {
+      const cited = c[factor];
+      push({ factor, region: u.f.region, value, min: value, max: value, unit, source: cited ? 'factor tables' : 'agent (no matching row: an override?)', year: cited?.year ?? null, citation: cited?.text ?? null, ...span });
+    };
+    other('pue', u.f.pue, 'ratio');
+    other('wue', u.f.wue, 'L/kWh (IT)');
+    other('ewif', u.f.ewif, 'L/kWh (facility)');
   }
   for (const u of m.marketUses) {
     push({ factor: 'market', region: u.row.region, value: u.row.gCo2ePerKWh, min: u.row.gCo2ePerKWh, max: u.row.gCo2ePerKWh, unit: 'gCO2e/kWh', source: u.row.source, year: u.row.year, citation: u.row.source, method: u.row.kind, firstUsed: iso(u.firstMs), lastUsed: iso(u.lastMs) });

@@ -10,7 +10,7 @@ import type { FactorsInForce } from './accumulator.js';
 import type { CiteFactors } from './build-report.js';
 
 const same = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
-const text = (o: FactorOrigin) => `${o.source}${o.year !== undefined ? ` (${o.year})` : ''}${o.from ? ` [${o.from}]` : ''}`;
+const cite = (o: FactorOrigin) => ({ text: `${o.source}${o.year !== undefined ? ` (${o.year})` : ''}${o.from ? ` [${o.from}]` : ''}`, year: o.year ?? null });
 
 export function createFactorCiter(dir?: string): CiteFactors {
   const cache = new Map<string, ReturnType<CiteFactors>>();
@@ -27,11 +27,11 @@ export function createFactorCiter(dir?: string): CiteFactors {
       } catch {
         break; // a region these tables do not know: no citation
       }
-      if (!out.gridGCo2ePerKWh && f.source.startsWith('static:') && same(r.gridGCo2ePerKWh, f.gridGCo2ePerKWh)) out.gridGCo2ePerKWh = text(r.details.gridGCo2ePerKWh);
-      if (!out.ewif && same(r.ewif, f.ewif)) out.ewif = text(r.details.ewif);
+      if (!out.gridGCo2ePerKWh && f.source.startsWith('static:') && same(r.gridGCo2ePerKWh, f.gridGCo2ePerKWh)) out.gridGCo2ePerKWh = cite(r.details.gridGCo2ePerKWh);
+      if (!out.ewif && same(r.ewif, f.ewif)) out.ewif = cite(r.details.ewif);
       if (!out.pue && same(r.pue, f.pue) && same(r.wue, f.wue)) {
-        out.pue = text(r.details.pue);
-        out.wue = text(r.details.wue);
+        out.pue = cite(r.details.pue);
+        out.wue = cite(r.details.wue);
       }
     }
     cache.set(key, out);

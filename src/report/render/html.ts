@@ -62,16 +62,34 @@ function topGroups(r: Report, size: (f: Figures) => number, parts: ((f: Figures)
   return { labels, values };
 }
 
+/** Time labels as short as the period allows: the time of day within one day, the day for daily steps. */
+export function timeLabels(isos: string[], stepS: number): string[] {
+  const days = new Set(isos.map((s) => s.slice(0, 10)));
+  return isos.map((s) => {
+    if (stepS >= 86_400) return s.slice(0, 10);
+    const time = stepS < 60 ? s.slice(11, 19) : s.slice(11, 16);
+    return days.size <= 1 ? time : `${s.slice(5, 10)} ${time}`;
+  });
+}
+
+function stepName(stepS: number): string {
+  if (stepS % 86_400 === 0) return stepS === 86_400 ? 'day' : `${stepS / 86_400} days`;
+  if (stepS % 3600 === 0) return stepS === 3600 ? 'hour' : `${stepS / 3600} h`;
+  if (stepS % 60 === 0) return stepS === 60 ? 'minute' : `${stepS / 60} min`;
+  return `${stepS} s`;
+}
+
 export function renderHtml(r: Report): string {
   const v = reportView(r);
   const eu = v.energyUnit;
   const cu = v.co2eUnit;
   const t = r.totals;
   const energySeries: ChartSeries[] = [{ name: 'attributed', color: COLORS.attributed }, { name: 'idle', color: COLORS.idle }];
-  const labels = r.timeline.buckets.map((b) => b.start);
+  const labels = timeLabels(r.timeline.buckets.map((b) => b.start), r.timeline.stepS);
+  const per = `${eu.name} per ${stepName(r.timeline.stepS)}, UTC`;
   const charts = [
-    timeBarsSvg({ title: 'IT energy over the period', unit: eu.name, labels, values: r.timeline.buckets.map((b) => [b.attributedJ / eu.per, b.idleJ / eu.per]), series: energySeries }),
-    timeBarsSvg({ title: 'CO2e (location-based) over the period', unit: cu.name, labels, values: r.timeline.buckets.map((b) => [b.co2eGrams / cu.per]), series: [{ name: 'CO2e location-based', color: COLORS.co2e }] }),
+    timeBarsSvg({ title: 'IT energy over the period', unit: per, labels, values: r.timeline.buckets.map((b) => [b.attributedJ / eu.per, b.idleJ / eu.per]), series: energySeries }),
+    timeBarsSvg({ title: 'CO2e (location-based) over the period', unit: `${cu.name} per ${stepName(r.timeline.stepS)}, UTC`, labels, values: r.timeline.buckets.map((b) => [b.co2eGrams / cu.per]), series: [{ name: 'CO2e location-based', color: COLORS.co2e }] }),
   ];
   const eg = topGroups(r, (f) => f.energyJ.facility, [(f) => f.energyJ.attributed / eu.per, (f) => f.energyJ.idle / eu.per]);
   charts.push(groupBarsSvg({ title: 'IT energy by group', unit: eu.name, labels: eg.labels, values: eg.values, series: energySeries }));

@@ -27,7 +27,7 @@ function legend(series: ChartSeries[], x: number, y: number): string {
   }).join('');
 }
 
-/** Stacked vertical bars, one per time step; `labels` are the steps' start times (ISO). */
+/** Stacked vertical bars, one per time step; `labels` are the steps' start times as they should read. */
 export function timeBarsSvg(opts: { title: string; unit: string; labels: string[]; values: number[][]; series: ChartSeries[] }): string {
   const W = 760, H = 280, left = 64, right = 12, top = 34, bottom = 46;
   const plotW = W - left - right, plotH = H - top - bottom;
@@ -54,7 +54,7 @@ export function timeBarsSvg(opts: { title: string; unit: string; labels: string[
   // About six time labels, at the first step and evenly after it.
   const every = Math.max(1, Math.ceil(n / 6));
   for (let i = 0; i < n; i += every) {
-    const label = (opts.labels[i] ?? '').replace('T', ' ').replace(/:00\.000Z$|\.000Z$/, '').replace(/Z$/, '');
+    const label = opts.labels[i] ?? '';
     parts.push(`<text x="${(left + i * slot + slot / 2).toFixed(1)}" y="${H - bottom + 16}" class="tick" text-anchor="middle">${escapeXml(label)}</text>`);
   }
   parts.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" class="axis"/><line x1="${left}" x2="${W - right}" y1="${top + plotH}" y2="${top + plotH}" class="axis"/>`);

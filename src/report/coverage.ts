@@ -18,6 +18,8 @@ export interface CoverageTracker {
   restart(prevMs: number | undefined, tMs: number): void;
   hasBaseline(): boolean;
   sampled(): boolean;
+  /** The first sample inside the period. */
+  firstMs(): number | undefined;
   finish(agentStartS: number | undefined): { coverage: Omit<InstanceCoverage, 'instance' | 'cluster' | 'job'>; spanMs: number };
 }
 
@@ -54,6 +56,7 @@ export function createCoverageTracker(fromMs: number, toMs: number): CoverageTra
     restart(a, b) { restarts.push({ a, b }); },
     hasBaseline: () => baselineMs !== undefined,
     sampled: () => count > 0,
+    firstMs: () => firstMs,
     finish(agentStartS) {
       const periodMs = toMs - fromMs;
       const medianMs = median(histogram);

@@ -121,11 +121,13 @@ export async function readPrometheus(opts: PrometheusSourceOptions): Promise<Sou
     if (!inc) return undefined;
     if (inc.first) {
       // No sample of this series at or before the start. Its first value counts whole where the counter
-      // was at zero then: the agent started inside the period, or the agent was sampled at the start
-      // (so this series, a new model or tenant, did not exist yet). Otherwise the value includes what
-      // the agent counted before the period, unknown: counting starts at this sample, and it is said.
+      // was at zero then: the agent started inside the period, or the agent was sampled before this
+      // series appeared (at the start, or at an earlier scrape: a new model or tenant). Otherwise (the
+      // agent ran before the period and this is its first scrape in it) the value includes what the
+      // agent counted before the period, unknown: counting starts at this sample, and it is said.
       const startedInside = startS !== undefined && startS * 1000 >= period.fromMs;
-      if (!startedInside && !h.coverage.hasBaseline() && startS !== undefined) {
+      const seenBefore = h.coverage.hasBaseline() || (h.coverage.firstMs() ?? Infinity) < tMs;
+      if (!startedInside && !seenBefore && startS !== undefined) {
         h.uncountedFirst++;
         return { delta: 0, reset: false, prevMs };
       }

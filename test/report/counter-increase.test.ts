@@ -13,7 +13,7 @@ function increase(from: number, to: number, samples: [number, number, number?][]
 
 describe('the exact increase of a counter over (from, to]', () => {
   it('is the value at the end minus the value at the start (the last sample at or before it), not an extrapolation', () => {
-    // 3 → 5 requests within the period: exactly 2 (PromQL increase() over a window would say 2.4 or so).
+    // 3 → 5 requests within the period: exactly 2 (PromQL's increase() would extrapolate to the window's ends).
     expect(increase(100, 200, [[90, 3], [110, 3], [150, 4], [190, 5], [210, 9]])).toBe(2);
     // A sample exactly at `from` is the baseline; one exactly at `to` counts.
     expect(increase(100, 200, [[100, 3], [200, 8]])).toBe(5);

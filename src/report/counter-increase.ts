@@ -1,7 +1,7 @@
 /**
  * The exact increase of one counter series over (from, to], from its raw samples in time order
  * (docs/report.md, "Exact totals"). Not PromQL's `increase()`, which extrapolates to the ends of its
- * window and so returns, for a counter that went from 3 to 5 requests inside it, more than 2 requests.
+ * window and so returns, for a counter that went from 3 to 5 requests inside it, can return more than 2 requests.
  *
  *   samples   ●──────●──────●────╳ reset ●──────●──────●
  *   time         ▲ from                               ▲ to

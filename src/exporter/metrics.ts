@@ -112,7 +112,7 @@ export function createMetricsCatalogue(opts: {
     },
   });
 
-  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry] });
+  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant, pool and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry] });
   const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
   const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
   const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });

@@ -21,6 +21,7 @@ import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.
 import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
 import { createProxy, listenProxy } from './proxy/app.js';
+import { effectiveUpstreams, resolvePools } from './proxy/pools.js';
 import { discoverSensors, type Discovery } from './sensors/discovery.js';
 import { isNvmlSensor } from './sensors/nvml.js';
 import type { Sensor } from './sensors/types.js';
@@ -106,7 +107,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   for (const w of loaded.warnings) logger.warn(w);
   const startedIso = new Date(clock.wallMs()).toISOString();
 
-  // Impacts: resolved first, so that a bad region exits 2 before anything starts.
+  // Impacts (validated with the rest of the configuration by loadConfig: these cannot fail here).
   const overrides = Object.fromEntries(Object.entries(config.impacts.overrides).filter(([, v]) => v !== null)) as Record<string, number>;
   const staticFactors = createFactorResolver({
     ...(config.impacts.region ? { region: config.impacts.region } : {}),
@@ -116,7 +117,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   });
   const liveZone = config.impacts.live.provider === 'none' ? undefined
     : resolveLiveZone(config.impacts.live.provider, config.impacts.live.zone, config.impacts.region, loadFactorTables());
-  if (liveZone && 'problem' in liveZone) throw new ConfigError([liveZone.problem]);
+  if (liveZone && 'problem' in liveZone) throw new ConfigError([liveZone.problem]); // only a hand-made LoadedConfig gets here
   const live = config.impacts.live.provider === 'none' || !liveZone ? undefined : createLiveGridIntensity({
     provider: config.impacts.live.provider,
     zone: liveZone.zone,
@@ -129,6 +130,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     fallback: staticFactors,
   });
   const currentFactors = (): Factors => (live ? live.current() : staticFactors);
+
+  // Records: opened before anything starts (a records file that cannot be opened is a configuration
+  // error); the label bounders it keys its summary by are created below, before any record arrives.
+  const store = createRecordStore({
+    keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
+    modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
+  });
 
   // Sensors and the timeline.
   let inFlight = () => 0;
@@ -151,26 +159,11 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     crossSampler = createSampler({ sensors: [discovery.crossCheck], timeline: crossTimeline, clock, logger: logger.child('cross-check'), intervalMs: () => config.sensors.gpuIntervalMs });
   }
 
-  // Pools: each upstream's devices (all of the host's by default).
-  const upstreams = config.proxy.upstreams.length
-    ? config.proxy.upstreams
-    : [{ name: 'default', url: config.proxy.upstream, devices: [] as string[] }];
-  const allIds = devices.map((d) => d.id);
-  const poolProblems: string[] = [];
-  const pools: Record<string, string[]> = {};
-  const owner = new Map<string, string>();
-  for (const u of upstreams) {
-    for (const id of u.devices) if (!allIds.includes(id)) poolProblems.push(`proxy.upstreams[${u.name}].devices: no device "${id}" on this host (found: ${allIds.join(', ') || 'none'})`);
-    pools[u.name] = u.devices.length ? [...u.devices] : allIds;
-    // A device in two pools would have its energy attributed twice: pools must be disjoint.
-    for (const id of pools[u.name]!) {
-      const other = owner.get(id);
-      if (other !== undefined) poolProblems.push(`proxy.upstreams: device "${id}" is in the pools of both "${other}" and "${u.name}"; give each upstream its own devices (an empty list means every device)`);
-      else owner.set(id, u.name);
-    }
-  }
+  // Pools: each upstream's devices (all of the host's by default); the devices named must exist here.
+  const upstreams = effectiveUpstreams(config.proxy);
+  const { pools, problems: poolProblems } = resolvePools(upstreams, devices.map((d) => d.id));
   if (poolProblems.length) {
-    await Promise.all(discovery.sensors.map((s) => s.close()));
+    await Promise.all([...discovery.sensors.map((s) => s.close()), store.close()]);
     throw new ConfigError(poolProblems);
   }
 
@@ -178,7 +171,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     timeline, pools, clock, logger: logger.child('ledger'),
     policy: config.attribution.policy, idle: config.attribution.idle,
     promptTokenWeight: config.attribution.promptTokenWeight,
-    lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs,
+    lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs, maxHoldMs: config.attribution.maxHoldMs,
   });
   inFlight = () => ledger.inFlight();
 
@@ -186,10 +179,6 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   const reserved = (what: string) => (v: string) => logger.warn(`a ${what} named "${v}" is counted as "other": "unknown" and "other" are reserved label values`);
   const models = createLabelBounder({ max: config.metrics.maxModels, allowList: config.metrics.modelAllowList, onReserved: reserved('model') });
   const tenants = createLabelBounder({ max: config.metrics.maxTenants, allowList: config.metrics.tenantAllowList, onReserved: reserved('tenant') });
-  const store = createRecordStore({
-    keep: config.records.keep, file: config.records.file, logger: logger.child('records'),
-    modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: startedIso,
-  });
   const sensorStatus = () => discovery.sensors.map((s) => ({ name: s.name, health: s.health() }));
   const activeFactors = (): ActiveFactors => {
     const f = currentFactors();
@@ -203,11 +192,14 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       devices: () => timeline.snapshot(),
       sensors: sensorStatus,
       unattributedJ: () => ledger.totals().unattributedJ,
+      recordsWriteErrors: () => store.fileHealth().writeErrors,
       inFlight: () => ledger.inFlight(),
       factors: activeFactors,
       ...(crossTimeline ? {
         crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
+      ledger: () => ledger.stats(),
+      proxy: () => proxy?.stats ?? { tapFailures: 0, trackerFailures: 0 },
     },
   });
 
@@ -241,6 +233,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       const reasons: string[] = [];
       if (!discovery.sensors.length) reasons.push('no sensor');
       for (const s of discovery.sensors) if (s.health().lastSampleMs === undefined) reasons.push(`sensor ${s.name} has not delivered a reading yet`);
+      const records = store.fileHealth().problem;
+      if (records) reasons.push(records);
       return { ready: reasons.length === 0, reasons };
     },
   });
@@ -279,7 +273,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     const metricsUrl = await listen(metricsServer, config.metrics.listen);
     if (config.proxy.enabled) {
       proxy = createProxy({
-        upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, ...('pathPrefix' in u && u.pathPrefix ? { pathPrefix: u.pathPrefix } : {}) })),
+        upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, ...(u.pathPrefix ? { pathPrefix: u.pathPrefix } : {}) })),
         tracker: ledger, clock, logger: logger.child('proxy'),
         maxParseBodyBytes: config.proxy.maxParseBodyBytes, tenantHeader: config.proxy.tenantHeader,
         upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,

@@ -95,3 +95,34 @@ export interface LedgerTotals {
   /** How far (monotonic ms) the ledger has processed, per pool. */
   processedUntilMs: Record<string, number>;
 }
+
+export interface LedgerStats {
+  /** Window starts/ends that arrived after the ledger had processed past them (clamped). */
+  readonly lateEvents: number;
+  /** Held segments split before all their windows ended (bounds reached, lag, flush). */
+  readonly forcedSplits: number;
+  /** Records finalised with complete: false because the pool's devices lagged past lagBoundMs. */
+  readonly lagFinalised: number;
+  /** Device pieces the timeline could not answer (evicted or missing), counted as 0 J and not measured. */
+  readonly uncoveredPieces: number;
+  /** Windows opened for a pool that the ledger does not know (recorded with 0 J, complete: false). */
+  readonly unknownPool: number;
+  /** Updates or ends ignored (after end, invalid values, second end). */
+  readonly ignoredCalls: number;
+  /** Segments currently held (tokens policy) and windows not final yet. */
+  readonly heldSegments: number;
+  readonly pendingWindows: number;
+}
+
+export interface Ledger extends RequestTracker {
+  /** Processes everything the timeline now covers; the composition root calls it from the sampler's onSample. */
+  advance(): void;
+  /** Called once per finished request, when its record is final, after the ledger call that made it. Returns an unsubscribe function. */
+  onFinal(cb: (rec: AttributedRequest) => void): () => void;
+  /** `{id, state: 'pending'}` for a known window whose record is not final yet; undefined otherwise. */
+  pending(id: string): { id: string; state: 'pending' } | undefined;
+  totals(): LedgerTotals;
+  /** At shutdown: finalises everything with what exists (complete: false where the timeline does not cover). */
+  flush(): void;
+  stats(): LedgerStats;
+}

@@ -1,16 +1,31 @@
 import { z } from 'zod';
-import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/policies.js';
+import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
 
 /**
  * The one configuration schema: it is the type (CONVENTIONS lesson 5). Every key is documented in
  * config/default.yaml, which mirrors it; test/config/default-yaml.test.ts keeps the two in step.
  */
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'must be HOST:PORT, e.g. 127.0.0.1:9477')
-  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
-const httpUrl = z.string().url().refine((s) => /^https?:\/\//.test(s), 'must be an http:// or https:// URL');
+/** HOST:PORT (IPv6 in brackets); one problem per bad value, with this key's own default as the example. */
+const hostPort = (example: string) => z.string().superRefine((s, ctx) => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m) ctx.addIssue({ code: 'custom', message: `"${s}" must be HOST:PORT, e.g. ${example}` });
+  else if (Number(m[2]) > 65535) ctx.addIssue({ code: 'custom', message: `port ${Number(m[2])} is beyond 65535` });
+});
+const httpUrl = z.string().superRefine((s, ctx) => {
+  let ok = false;
+  try { ok = /^https?:$/.test(new URL(s).protocol); } catch { /* not a URL */ }
+  if (!ok) ctx.addIssue({ code: 'custom', message: `"${s}" must be an http:// or https:// URL, e.g. http://127.0.0.1:8000` });
+});
 const positiveMs = z.number().int().positive();
 const sensorName = z.enum(['nvml', 'nvidia-smi', 'rapl', 'estimate', 'simulated'] satisfies readonly SensorName[]);
+const SENSOR_NAMES: readonly string[] = sensorName.options;
+/** zod's own message for a failed union is "Invalid input": name the bad entries and the valid ones. */
+function sensorsProblem(input: unknown): string {
+  const valid = `use auto, or a list of ${SENSOR_NAMES.join(', ')}`;
+  const bad = Array.isArray(input) ? input.filter((x) => !SENSOR_NAMES.includes(x as string)) : [input];
+  return `${bad.map((x) => JSON.stringify(x)).join(', ')} ${bad.length === 1 ? 'is not a sensor' : 'are not sensors'}; ${valid}`;
+}
 
 export const upstreamSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'upstream name: letters, digits, _ . - (1-64)'),
@@ -48,7 +63,7 @@ export const configSchema = z.object({
   }),
   proxy: z.object({
     enabled: z.boolean(),
-    listen: hostPort,
+    listen: hostPort('127.0.0.1:8790'),
     upstream: httpUrl,
     upstreams: z.array(upstreamSchema),
     maxParseBodyBytes: z.number().int().nonnegative(),
@@ -56,14 +71,14 @@ export const configSchema = z.object({
     upstreamTimeoutMs: positiveMs,
   }),
   metrics: z.object({
-    listen: hostPort,
+    listen: hostPort('127.0.0.1:9477'),
     maxModels: z.number().int().min(1).max(1000),
     modelAllowList: z.array(z.string()),
     maxTenants: z.number().int().min(1).max(1000),
     tenantAllowList: z.array(z.string()),
   }),
   sensors: z.object({
-    enabled: z.union([z.literal('auto'), z.array(sensorName).min(1)]),
+    enabled: z.union([z.literal('auto'), z.array(sensorName).min(1)], { error: (iss) => sensorsProblem(iss.input) }),
     gpuIntervalMs: z.number().int().min(10).max(60_000),
     cpuIntervalMs: z.number().int().min(10).max(60_000),
     nvidiaSmi: z.string().min(1),
@@ -80,6 +95,7 @@ export const configSchema = z.object({
     promptTokenWeight: z.number().nonnegative().max(10),
     lagBoundMs: positiveMs,
     amortizeWindowMs: positiveMs,
+    maxHoldMs: positiveMs,
   }),
   records: z.object({
     file: z.string().min(1).nullable(),
@@ -154,7 +170,7 @@ export const DEFAULTS: Config = {
     cpuTdpW: null,
     simulatedGpus: 1,
   },
-  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS },
+  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS, maxHoldMs: DEFAULT_MAX_HOLD_MS },
   records: { file: null, keep: 10_000 },
   impacts: {
     region: null,

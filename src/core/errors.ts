@@ -20,10 +20,13 @@ export class InferwattError extends Error {
 /** Configuration problems, all of them at once; the CLI prints each and exits with status 2. */
 export class ConfigError extends InferwattError {
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
+  /** Warnings found on the way (unknown keys): shown with the problems, never lost when the run fails. */
+  readonly warnings: readonly string[];
+  constructor(problems: readonly string[], warnings: readonly string[] = []) {
     super('CONFIG_INVALID', 'fatal', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
     this.problems = problems;
+    this.warnings = warnings;
   }
 }
 

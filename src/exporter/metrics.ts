@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
-import type { Outcome } from '../attribution/types.js';
+import type { LedgerStats, Outcome } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
 import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 import type { DeviceSnapshot } from '../energy/types.js';
@@ -7,6 +7,7 @@ import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
+import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
 
 /**
  * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
@@ -37,8 +38,13 @@ export interface MetricsSources {
   unattributedJ(): number;
   inFlight(): number;
   factors(): ActiveFactors;
+  /** Records that could not be appended to the records file (`--records`); 0 without one. */
+  recordsWriteErrors?(): number;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+  /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
+  ledger?(): LedgerStats;
+  proxy?(): ProxySelfStats;
 }
 
 /** What `inferwatt_attribution_info` states (the report names the policy its figures came from). */
@@ -168,6 +174,13 @@ export function createMetricsCatalogue(opts: {
       }
     },
   });
+  new Counter({
+    name: 'inferwatt_records_write_errors_total', help: 'Records that could not be appended to the records file (--records); /readyz fails after the first.', registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.recordsWriteErrors?.() ?? 0);
+    },
+  });
   // When this agent's counters started from zero: a report tells a restart (a counter reset) from the
   // change of this value even where the restarted counter has already passed its old value.
   const startTimeS = clock.wallMs() / 1000;
@@ -195,6 +208,8 @@ export function createMetricsCatalogue(opts: {
       },
     });
   }
+
+  if (sources.ledger && sources.proxy) registerSelfMetrics(registry, sources.ledger.bind(sources), sources.proxy.bind(sources));
 
   registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
 

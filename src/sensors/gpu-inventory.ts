@@ -67,12 +67,25 @@ export async function readGpuInventory(opts: GpuInventoryOptions): Promise<GpuIn
     log.debug('gpu inventory', { gpus: entries.length });
     return entries;
   } catch (err) {
-    log.warn('GPU inventory unavailable (nvidia-smi -q -x failed); GPUs are named from the query fields', {
-      error: firstLine(errorMessage(err)),
-    });
+    // No nvidia-smi at all is a host without the driver: the nvidia-smi sensor's skip reason says so, and a
+    // warning here would only repeat it. A nvidia-smi that exists and fails is worth a warning.
+    if (isMissingBinary(err)) log.debug('no nvidia-smi: no GPU inventory', { error: firstLine(errorMessage(err)) });
+    else {
+      log.warn('GPU inventory unavailable (nvidia-smi -q -x failed); GPUs are named from the query fields', {
+        error: lastLine(errorMessage(err)),
+      });
+    }
     return [];
   }
 }
+
+/** ENOENT from execFile, or the shell's "not found" (exit 127) through node-nvidia-smi's exec. */
+function isMissingBinary(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 127 || /\bENOENT\b|: not found|command not found/.test(errorMessage(err));
+}
+
+const lastLine = (s: string): string => s.trim().split('\n').pop() ?? s;
 
 function viaPackage(): Promise<unknown> {
   const smi = require('node-nvidia-smi') as (cb: SmiCallback) => void;

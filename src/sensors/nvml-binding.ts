@@ -122,19 +122,36 @@ export type LoadNvmlResult =
   | { readonly ok: true; readonly lib: NvmlLibrary }
   | { readonly ok: false; readonly reason: string };
 
-/** Tries each candidate path in order; the reason on failure lists every attempt. */
+/**
+ * Tries each candidate path in order. On failure the reason says what happened once: "not found" when
+ * every candidate is simply missing (a host without the NVIDIA driver), else each other loader error with
+ * its path (a wrong architecture, a broken install), not the same error repeated for every place tried.
+ */
 export function loadNvmlLibrary(koffi: KoffiLike, candidates: readonly string[]): LoadNvmlResult {
-  const tries: string[] = [];
+  const tries: { path: string; error: string }[] = [];
   for (const path of candidates) {
     try {
       // RTLD_LAZY: an unresolved dependency inside the driver's library is not our business until called.
       const handle = koffi.load(path, { lazy: true });
       return { ok: true, lib: bindNvml(koffi, handle, path) };
     } catch (err) {
-      tries.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+      tries.push({ path, error: (err instanceof Error ? err.message : String(err)).replace(/^Failed to load shared library: /, '') });
     }
   }
-  return { ok: false, reason: `libnvidia-ml.so.1 not loadable (${tries.join('; ')})` };
+  return { ok: false, reason: loadFailureReason(tries) };
+}
+
+const MISSING = /No such file or directory/;
+
+function loadFailureReason(tries: readonly { path: string; error: string }[]): string {
+  const other = tries.filter((t) => !MISSING.test(t.error));
+  if (tries.length > 1 && other.length === 0) {
+    const where = tries.map((t) => (t.path.includes('/') ? t.path.slice(0, t.path.lastIndexOf('/')) : "the loader's path"));
+    return `libnvidia-ml.so.1 not found (the NVIDIA driver's library) in ${where.join(', ')}; --nvml-lib PATH names it`;
+  }
+  const shown = other.length ? other : tries;
+  const missing = tries.length - shown.length;
+  return `libnvidia-ml.so.1 not loadable: ${shown.map((t) => `${t.path}: ${t.error}`).join('; ')}${missing ? ` (not found in the ${missing} other place${missing === 1 ? '' : 's'})` : ''}`;
 }
 
 function bindNvml(koffi: KoffiLike, handle: KoffiLibraryLike, path: string): NvmlLibrary {

@@ -8,6 +8,7 @@ import { createEnergyTimeline } from '../../src/energy/timeline.js';
 import type { DeviceKind } from '../../src/sensors/types.js';
 import { mulberry32 } from '../../src/core/prng.js';
 import { device } from './ledger-helpers.js';
+import { referenceActiveJ as oracleActiveJ } from './oracle.js';
 
 
 interface Params {
@@ -119,47 +120,9 @@ function runSchedule(p: Params) {
 
 const relErr = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
 
-/** Brute-force reference: every piece between consecutive cut points, split by the DESIGN §2 rule. */
+/** The brute-force reference of oracle.ts over this run. */
 function referenceActiveJ(run: ReturnType<typeof runSchedule>, p: Params): Map<string, number> {
-  const out = new Map<string, number>();
-  const totals = run.ledger.totals();
-  const density = (w: GenWindow): number | undefined =>
-    p.policy === 'tokens' && (w.prompt !== undefined || w.completion !== undefined)
-      ? (p.promptTokenWeight * (w.prompt ?? 0) + (w.completion ?? 0)) / (w.end - w.start)
-      : undefined;
-  for (const [pool, ids] of Object.entries(run.pools)) {
-    const from = Math.max(...ids.map((id) => run.timeline.series(id)!.retainedFromMs()!));
-    const until = totals.processedUntilMs[pool]!;
-    const ws = run.wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
-    const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e])])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
-    for (const x of ws) out.set(x.w.id, 0);
-    // Sweep: windows enter the active set at their start cut and leave at their end cut.
-    const byStart = [...ws].filter((x) => x.e > x.s).sort((a, b) => a.s - b.s);
-    const active = new Set<(typeof ws)[number]>();
-    let next = 0;
-    for (let i = 0; i + 1 < cuts.length; i++) {
-      const a = cuts[i]!;
-      const b = cuts[i + 1]!;
-      while (next < byStart.length && byStart[next]!.s <= a) active.add(byStart[next++]!);
-      for (const x of active) if (x.e <= a) active.delete(x);
-      if (active.size === 0) continue;
-      let E = 0;
-      for (const id of ids) E += run.timeline.energyBetween(id, a, b)!;
-      const n = active.size;
-      let k = 0;
-      let K = 0;
-      for (const { w } of active) {
-        const d = density(w);
-        if (d !== undefined) { k++; K += d; }
-      }
-      for (const { w } of active) {
-        const d = density(w);
-        const share = d === undefined || !(K > 0) ? E / n : (E * k * d) / (n * K);
-        out.set(w.id, out.get(w.id)! + share);
-      }
-    }
-  }
-  return out;
+  return oracleActiveJ(p.policy, { promptTokenWeight: p.promptTokenWeight }, run.timeline, run.pools, run.ledger.totals().processedUntilMs, run.wins);
 }
 
 function checkInvariants(run: ReturnType<typeof runSchedule>) {

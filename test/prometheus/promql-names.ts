@@ -29,6 +29,8 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
   inferwatt_sensor_errors_total: 'counter',
   inferwatt_sensor_last_sample_timestamp_seconds: 'gauge',
   inferwatt_upstream_errors_total: 'counter',
+  // Beyond the original table (issue 13): records that could not be appended to the records file.
+  inferwatt_records_write_errors_total: 'counter',
 };
 
 /**
@@ -39,6 +41,23 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
  */
 export const MODE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
   inferwatt_gpu_cross_check_energy_joules: 'gauge',
+};
+
+/**
+ * The agent's metrics about itself (src/exporter/self-metrics.ts): the ledger's and the proxy's own
+ * counts, registered whenever the catalogue is given their sources (the agent always does).
+ */
+export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_ledger_late_events_total: 'counter',
+  inferwatt_ledger_forced_splits_total: 'counter',
+  inferwatt_ledger_lag_finalised_total: 'counter',
+  inferwatt_ledger_uncovered_pieces_total: 'counter',
+  inferwatt_ledger_unknown_pool_requests_total: 'counter',
+  inferwatt_ledger_ignored_calls_total: 'counter',
+  inferwatt_ledger_held_segments: 'gauge',
+  inferwatt_ledger_pending_records: 'gauge',
+  inferwatt_proxy_tap_failures_total: 'counter',
+  inferwatt_proxy_tracker_failures_total: 'counter',
 };
 
 /**
@@ -83,7 +102,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name] || REPORT_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

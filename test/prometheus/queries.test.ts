@@ -74,6 +74,13 @@ beforeAll(async () => {
       // Cross-check mode (--gpu-cross-check): the GPU's 300 W by the counter, and nvidia-smi's
       // integration 3 % lower (291 W), under the 10 % alert threshold.
       crossCheck: () => { const s = elapsedS(); return [{ device: 'gpu0', nvmlJ: 300 * s, nvidiaSmiJ: 291 * s }]; },
+      // The ledger's own counts: a record in a hundred finalised by the lag bound, a forced split every
+      // other request, a few late events; no failures. Under both alert thresholds.
+      ledger: () => ({
+        lateEvents: Math.floor(served / 50), forcedSplits: Math.floor(served / 2), lagFinalised: Math.floor(served / 200),
+        uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0, heldSegments: 3, pendingWindows: 2,
+      }),
+      proxy: () => ({ tapFailures: 0, trackerFailures: 0 }),
     },
   });
   server = createServer((req, res) => {

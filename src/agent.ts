@@ -201,6 +201,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     : undefined;
   const metrics = createMetricsCatalogue({
     clock, models, tenants,
+    pools: upstreams.map((u) => u.name),
+    attribution: { policy: config.attribution.policy, idle: config.attribution.idle },
     sources: {
       devices: () => timeline.snapshot(),
       sensors: sensorStatus,

@@ -68,11 +68,11 @@ describe('label slots go to what the upstream served', () => {
     await ask('real-model', 'team-real');
     await finalRecords(56);
     const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
-    expect(text).toContain('inferwatt_requests_total{model="real-model",tenant="team-real",outcome="ok"} 1');
+    expect(text).toContain('inferwatt_requests_total{model="real-model",tenant="team-real",pool="default",outcome="ok"} 1');
     expect(text).not.toMatch(/model="junk-/);
     expect(text).not.toMatch(/tenant="junk-/);
-    expect(text).toContain('inferwatt_requests_total{model="other",tenant="other",outcome="error"} 27'); // the 500s
-    expect(text).toContain('inferwatt_requests_total{model="other",tenant="other",outcome="ok"} 28'); // the 404s
+    expect(text).toContain('inferwatt_requests_total{model="other",tenant="other",pool="default",outcome="error"} 27'); // the 500s
+    expect(text).toContain('inferwatt_requests_total{model="other",tenant="other",pool="default",outcome="ok"} 28'); // the 404s
     const summary = agent.summary();
     expect(summary.models.map((m) => m.model).sort()).toEqual(['other', 'real-model']);
     // Records keep the real values.
@@ -85,6 +85,6 @@ describe('label slots go to what the upstream served', () => {
     await ask('real-model', 'team-real', true);
     await finalRecords(before + 1);
     const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
-    expect(text).toContain('inferwatt_requests_total{model="real-model",tenant="team-real",outcome="error"} 1');
+    expect(text).toContain('inferwatt_requests_total{model="real-model",tenant="team-real",pool="default",outcome="error"} 1');
   });
 });

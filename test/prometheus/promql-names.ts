@@ -69,6 +69,16 @@ export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histog
   inferwatt_proxy_tracker_failures_total: 'counter',
 };
 
+/**
+ * Metrics beyond DESIGN §4's table that `inferwatt report` reads (docs/report.md): when each agent's
+ * counters started (restarts are told apart from it even where a restarted counter has passed its old
+ * value) and the attribution settings the figures came from.
+ */
+export const REPORT_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_start_time_seconds: 'gauge',
+  inferwatt_attribution_info: 'gauge',
+};
+
 /** Series Prometheus makes itself for every target. */
 const PROMETHEUS_BUILTINS = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
 
@@ -101,7 +111,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

@@ -117,7 +117,11 @@ function plan(scenario: Scenario, seed: number): Plan {
   }
   calls.sort((a, b) => a.at - b.at || a.order - b.order);
 
-  const options: Partial<LedgerOptions> = { lagBoundMs: 2_000, staleDeviceMs: 5_000, amortizeWindowMs: 1_500, promptTokenWeight: 0.3 };
+  const options: Partial<LedgerOptions> = {
+    lagBoundMs: 2_000, staleDeviceMs: 5_000, amortizeWindowMs: 1_500, promptTokenWeight: 0.3,
+    // `learned`: two models with fixed costs, two that fall back to `tokens`; the learner runs all the same.
+    learn: { priors: [{ model: 'm0', promptJ: 0.05, completionJ: 0.8 }, { model: 'm1', promptJ: 0.4, completionJ: 2.2 }], minSamples: Number.POSITIVE_INFINITY },
+  };
   if (scenario === 'bounds') Object.assign(options, { maxHeldSegments: 40, maxHoldMs: 700 });
   // flush: stop in the middle of the traffic, amortization windows and held segments still open.
   const endAt = scenario === 'flush' ? SPAN_MS * 0.7 : SPAN_MS + 2_000;
@@ -147,7 +151,10 @@ export function runGolden(scenario: Scenario, policy: AttributionPolicy, idle: I
         break;
       case 'open': {
         const w = c.w;
-        handles.set(w, ledger.open({ id: w.id, pool: w.pool, startMs: w.start, ...(w.model ? { model: w.model } : {}), ...(w.tenant ? { tenant: w.tenant } : {}), api: 'openai.chat' }));
+        const h = ledger.open({ id: w.id, pool: w.pool, startMs: w.start, ...(w.model ? { model: w.model } : {}), ...(w.tenant ? { tenant: w.tenant } : {}), api: 'openai.chat' });
+        // Two in three stream (not drawn from the generator: the schedules of the first variants stay as they were).
+        h.update({ stream: n % 3 !== 0 });
+        handles.set(w, h);
         break;
       }
       case 'first':
@@ -186,6 +193,8 @@ export function digest(run: GoldenRun): string {
   for (const l of lines) h.update(`${l}\n`);
   const t = run.ledger.totals();
   h.update(canonical({ ...t }));
+  const costs = run.ledger.tokenCosts();
+  if (costs !== undefined) h.update(canonical(costs));
   const s = run.ledger.stats();
   h.update(canonical({
     lateEvents: s.lateEvents, forcedSplits: s.forcedSplits, lagFinalised: s.lagFinalised,

@@ -16,7 +16,7 @@ import type { AttributionPolicy, IdlePolicy } from '../../src/attribution/types.
 import { SCENARIOS, digest, runGolden, type Scenario } from './golden-schedules.js';
 
 const FILE = join(import.meta.dirname, 'golden', 'ledger-digests.json');
-const POLICIES: AttributionPolicy[] = ['time', 'tokens'];
+const POLICIES: AttributionPolicy[] = ['time', 'tokens', 'learned'];
 const IDLES: IdlePolicy[] = ['unattributed', 'amortize'];
 const update = process.env.UPDATE_LEDGER_DIGESTS === '1';
 const committed = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, string>;
@@ -30,6 +30,11 @@ afterAll(() => {
 function checkExercised(scenario: Scenario, policy: AttributionPolicy, run: ReturnType<typeof runGolden>): void {
   const s = run.ledger.stats();
   const incomplete = run.records.filter((r) => !r.complete).length;
+  if (policy === 'learned') {
+    // Both classes: models with costs weighed by learned power, the others by their tokens fallback.
+    expect(run.records.some((r) => r.attribution === 'learned')).toBe(true);
+    expect(run.records.some((r) => r.attribution === 'tokens')).toBe(true);
+  }
   switch (scenario) {
     case 'overlap':
       expect(s.unknownPool).toBeGreaterThan(0);
@@ -49,7 +54,7 @@ function checkExercised(scenario: Scenario, policy: AttributionPolicy, run: Retu
       expect(run.records.filter((r) => r.outcome === 'aborted').length).toBeGreaterThan(0);
       break;
     case 'bounds':
-      if (policy === 'tokens') expect(s.forcedSplits).toBeGreaterThan(0);
+      if (policy !== 'time') expect(s.forcedSplits).toBeGreaterThan(0);
       break;
     case 'duplicate-ids':
       expect(new Set(run.records.map((r) => r.id)).size).toBeLessThan(run.records.length);

@@ -17,25 +17,46 @@ export interface OracleWindow {
   end: number;
   prompt: number | undefined;
   completion: number | undefined;
+  model?: string;
+  /** A streamed request: its first byte ends its prefill. */
+  stream?: boolean;
+  firstByte?: number;
 }
 
 export interface OracleOptions {
   promptTokenWeight: number;
+  /** `learned`: fixed J per token by model (the learner's priors, with learning kept from taking over). */
+  costs?: Readonly<Record<string, { promptJ: number; completionJ: number }>>;
 }
 
 /**
- * A policy's rule: the weight density of window w in the piece [a, b], or undefined when w takes the
- * time share (E / n). In a piece, windows with a density share E × k / n in proportion to it (k of them);
- * if their densities sum to 0 they take E / n each too.
+ * A policy's rule: window w's weight class and density in the piece [a, b], or undefined when w takes
+ * the time share (E / n). In a piece, the windows of the highest class present share E × k / n in
+ * proportion to their densities (k of them; if their densities sum to 0, E / n each); every other window
+ * takes E / n.
  */
-export type OracleRule = (w: OracleWindow, a: number, b: number, o: OracleOptions) => number | undefined;
+export type OracleRule = (w: OracleWindow, a: number, b: number, o: OracleOptions) => { cls: number; d: number } | undefined;
+
+const tokensRule: OracleRule = (w, _a, _b, o) =>
+  w.prompt !== undefined || w.completion !== undefined
+    ? { cls: 1, d: (o.promptTokenWeight * (w.prompt ?? 0) + (w.completion ?? 0)) / (w.end - w.start) }
+    : undefined;
 
 export const ORACLE_RULES: Readonly<Record<string, OracleRule>> = {
   time: () => undefined,
-  tokens: (w, _a, _b, o) =>
-    w.prompt !== undefined || w.completion !== undefined
-      ? (o.promptTokenWeight * (w.prompt ?? 0) + (w.completion ?? 0)) / (w.end - w.start)
-      : undefined,
+  tokens: tokensRule,
+  // Learned power by phase for models with costs; the others fall back to `tokens` (class 1).
+  learned: (w, a, b, o) => {
+    const c = w.model === undefined ? undefined : o.costs?.[w.model];
+    if (c === undefined || (w.prompt === undefined && w.completion === undefined)) return tokensRule(w, a, b, o);
+    const pre = c.promptJ * (w.prompt ?? 0);
+    const dec = c.completionJ * (w.completion ?? 0);
+    const fb = w.firstByte;
+    if (w.stream && fb !== undefined && fb > w.start && fb < w.end) {
+      return { cls: 2, d: b <= fb ? pre / (fb - w.start) : dec / (w.end - fb) };
+    }
+    return { cls: 2, d: (pre + dec) / (w.end - w.start) };
+  },
 };
 
 export function oracleRule(policy: string): OracleRule {
@@ -62,7 +83,9 @@ export function referenceActiveJ(
     const from = Math.max(...ids.map((id) => timeline.series(id)!.retainedFromMs()!));
     const until = processedUntilMs[pool]!;
     const ws = wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
-    const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e])])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
+    // First bytes cut too: a learned window's density changes there (a cut elsewhere changes nothing).
+    const phases = wins.filter((w) => w.pool === pool && w.stream && w.firstByte !== undefined).map((w) => w.firstByte!);
+    const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e]), ...phases])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
     for (const x of ws) out.set(x.w.id, 0);
     // Sweep: windows enter the active set at their start cut and leave at their end cut.
     const byStart = [...ws].filter((x) => x.e > x.s).sort((a, b) => a.s - b.s);
@@ -77,17 +100,19 @@ export function referenceActiveJ(
       let E = 0;
       for (const id of ids) E += timeline.energyBetween(id, a, b)!;
       const n = active.size;
-      let k = 0;
-      let K = 0;
-      const d = new Map<OracleWindow, number | undefined>();
+      const d = new Map<OracleWindow, { cls: number; d: number } | undefined>();
+      let top = 0;
       for (const { w } of active) {
         const v = rule(w, a, b, o);
         d.set(w, v);
-        if (v !== undefined) { k++; K += v; }
+        if (v !== undefined && v.cls > top) top = v.cls;
       }
+      let k = 0;
+      let K = 0;
+      for (const v of d.values()) if (v !== undefined && v.cls === top) { k++; K += v.d; }
       for (const { w } of active) {
         const v = d.get(w);
-        const share = v === undefined || !(K > 0) ? E / n : (E * k * v) / (n * K);
+        const share = v === undefined || v.cls !== top || !(K > 0) ? E / n : (E * k * v.d) / (n * K);
         out.set(w.id, out.get(w.id)! + share);
       }
     }

@@ -177,6 +177,8 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     policy: config.attribution.policy, idle: config.attribution.idle,
     promptTokenWeight: config.attribution.promptTokenWeight,
     lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs, maxHoldMs: config.attribution.maxHoldMs,
+    learn: { ...config.attribution.learn, maxModels: config.metrics.maxModels, priors: config.attribution.tokenCosts },
+    learnStateFile: config.attribution.learn.stateFile,
   });
   inFlight = () => ledger.inFlight();
   // The proxy's notes on requests wait here until the ledger finalises them.
@@ -215,6 +217,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
         crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
       ledger: () => ledger.stats(),
+      ...(config.attribution.policy === 'learned' ? { tokenCosts: () => ledger.tokenCosts() ?? [] } : {}),
       proxy: () => proxy?.stats ?? { tapFailures: 0, trackerFailures: 0 },
     },
   });
@@ -237,6 +240,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   const admin = createAdminApp({
     metrics, records: store, logger: logger.child('admin'),
     pending: (id) => ledger.pending(id),
+    models: () => ({ policy: config.attribution.policy, pools: ledger.tokenCosts() ?? [] }),
     summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
     sensors: () => ({
       active: discovery.sensors.map((s) => ({

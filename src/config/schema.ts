@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_LEARN_OPTIONS } from '../attribution/learn/pool-learner.js';
 import { SPLIT_POLICY_NAMES } from '../attribution/split/policy.js';
 import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
@@ -105,6 +106,21 @@ export const configSchema = z.object({
     lagBoundMs: positiveMs,
     amortizeWindowMs: positiveMs,
     maxHoldMs: positiveMs,
+    /** `learned`: costs to use for a model until its live fit is ready (as `inferwatt calibrate --out` writes them). */
+    tokenCosts: z.array(z.object({
+      model: z.string().min(1),
+      pool: z.string().min(1).optional(),
+      promptJ: z.number().nonnegative(),
+      completionJ: z.number().positive(),
+      cachedJ: z.number().nonnegative().optional(),
+    }).strict()),
+    learn: z.object({
+      bucketMs: z.number().int().min(100).max(60_000),
+      memoryS: z.number().min(10).max(86_400),
+      minSamples: z.number().min(1),
+      maxUncertainty: z.number().positive().max(10),
+      stateFile: z.string().min(1).nullable(),
+    }),
   }),
   records: z.object({
     file: z.string().min(1).nullable(),
@@ -185,7 +201,10 @@ export const DEFAULTS: Config = {
     cpuTdpW: null,
     simulatedGpus: 1,
   },
-  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS, maxHoldMs: DEFAULT_MAX_HOLD_MS },
+  attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS, maxHoldMs: DEFAULT_MAX_HOLD_MS,
+    tokenCosts: [],
+    learn: { bucketMs: DEFAULT_LEARN_OPTIONS.bucketMs, memoryS: DEFAULT_LEARN_OPTIONS.memoryS, minSamples: DEFAULT_LEARN_OPTIONS.minSamples, maxUncertainty: DEFAULT_LEARN_OPTIONS.maxUncertainty, stateFile: null },
+  },
   records: { file: null, keep: 10_000 },
   impacts: {
     region: null,

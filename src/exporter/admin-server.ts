@@ -16,6 +16,8 @@ export interface AdminSources {
   summary(): Summary;
   sensors(): unknown;
   ready(): { ready: boolean; reasons: string[] };
+  /** Learned token costs per pool and model (`/api/models`; empty pools unless the policy is `learned`). */
+  models?(): { policy: string; pools: unknown[] };
   /** Upstream reachability, shown in /readyz beside readiness, not part of it. */
   upstreams?(): unknown[];
   logger: Logger;
@@ -65,8 +67,15 @@ export function createAdminApp(src: AdminSources): Express {
   });
   app.get('/api/summary', (_req, res) => { res.json(src.summary()); });
   app.get('/api/sensors', (_req, res) => { res.json(src.sensors()); });
+  app.get('/api/models', (_req, res) => {
+    const m = src.models?.() ?? { policy: 'time', pools: [] };
+    res.json({
+      ...m,
+      ...(m.policy === 'learned' ? {} : { note: 'token costs are learned only under --attribution learned' }),
+    });
+  });
   app.use((_req, res) => {
-    res.status(404).json({ error: { message: 'not found; see /metrics, /healthz, /readyz, /api/requests, /api/summary, /api/sensors', type: 'not_found' } });
+    res.status(404).json({ error: { message: 'not found; see /metrics, /healthz, /readyz, /api/requests, /api/summary, /api/sensors, /api/models', type: 'not_found' } });
   });
   return app;
 }

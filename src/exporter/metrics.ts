@@ -8,6 +8,8 @@ import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
 import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
+import { registerTokenCostMetrics } from './token-cost-metrics.js';
+import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
 
 /**
  * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
@@ -42,6 +44,8 @@ export interface MetricsSources {
   recordsWriteErrors?(): number;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+  /** `learned`: each pool's learned token costs (token-cost-metrics.ts). */
+  tokenCosts?(): readonly PoolCostReport[];
   /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
   ledger?(): LedgerStats;
   proxy?(): ProxySelfStats;
@@ -222,6 +226,7 @@ export function createMetricsCatalogue(opts: {
     });
   }
 
+  if (sources.tokenCosts) registerTokenCostMetrics(registry, sources.tokenCosts.bind(sources));
   if (sources.ledger && sources.proxy) registerSelfMetrics(registry, sources.ledger.bind(sources), sources.proxy.bind(sources));
 
   registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);

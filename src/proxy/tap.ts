@@ -30,6 +30,8 @@ export interface TapResult {
   model: string | undefined;
   promptTokens: number | undefined;
   completionTokens: number | undefined;
+  /** Of promptTokens, those served from the server's prompt cache, when it says. */
+  cachedPromptTokens: number | undefined;
   /** The body reported an error in-band (the HTTP status did not). */
   errorSeen: boolean;
   framing: Framing | undefined;
@@ -152,6 +154,7 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
     model: state.model,
     promptTokens: state.promptTokens,
     completionTokens: state.completionTokens,
+    cachedPromptTokens: state.cachedPromptTokens,
     errorSeen: state.errorSeen,
     framing,
     documents: state.documents,
@@ -275,7 +278,7 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
         try {
           inner.end(!decodeError, (r) => answer(decodeError ? { ...r, unread: 'decode_error' } : r));
         } catch {
-          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
+          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, cachedPromptTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
         }
       };
       decoder.once('end', once);

@@ -130,7 +130,9 @@ class TrackedWindow implements RequestWindow {
   }
 
   request(info: RequestInfo): void {
-    if (info.model !== undefined) this.update({ model: info.model });
+    // `stream` tells the ledger whether the first byte ends the prefill (the `learned` policy).
+    if (info.model !== undefined) this.update(info.stream === undefined ? { model: info.model } : { model: info.model, stream: info.stream });
+    else if (info.stream !== undefined) this.update({ stream: info.stream });
   }
 
   trace(traceId: string, spanId: string): void {
@@ -156,6 +158,7 @@ class TrackedWindow implements RequestWindow {
       if (tap.model !== undefined) u.model = tap.model;
       if (tap.promptTokens !== undefined) u.promptTokens = tap.promptTokens;
       if (tap.completionTokens !== undefined) u.completionTokens = tap.completionTokens;
+      if (tap.cachedPromptTokens !== undefined) u.cachedPromptTokens = tap.cachedPromptTokens;
       if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined) this.update(u);
     }
     this.ended = true;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSystemClock } from '../../src/core/clock.js';
 import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import { createMetricsCatalogue } from '../../src/exporter/metrics.js';
-import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, MODE_METRICS, PROXY_METRICS, REPORT_METRICS, SELF_METRICS, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
+import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, LEARNED_METRICS, MODE_METRICS, PROXY_METRICS, REPORT_METRICS, SELF_METRICS, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
 
 /**
  * Structural checks of the Grafana dashboards. Grafana cannot run here; every panel query is also run
@@ -242,7 +242,7 @@ describe('Grafana dashboards', () => {
   });
 
   it('the catalogue the dashboards are checked against is the one src/exporter/metrics.ts registers (with the two gauges of the report), plus the cross-check gauge only in cross-check mode and the self-metrics when given the ledger and proxy', async () => {
-    const registered = async (crossCheck: boolean, self = false) => {
+    const registered = async (crossCheck: boolean, self = false, learned = false) => {
       const catalogue = createMetricsCatalogue({
         clock: createSystemClock(),
         models: createLabelBounder({ max: 10 }),
@@ -252,6 +252,7 @@ describe('Grafana dashboards', () => {
           devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0,
           factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
           ...(crossCheck ? { crossCheck: () => [] } : {}),
+          ...(learned ? { tokenCosts: () => [] } : {}),
           ...(self ? {
             ledger: () => ({ lateEvents: 0, forcedSplits: 0, lagFinalised: 0, uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0, heldSegments: 0, pendingWindows: 0 }),
             proxy: () => ({ tapFailures: 0, trackerFailures: 0 }),
@@ -263,6 +264,7 @@ describe('Grafana dashboards', () => {
     expect(await registered(false)).toEqual({ ...DESIGN_METRICS, ...PROXY_METRICS, ...REPORT_METRICS });
     expect(await registered(true)).toEqual({ ...DESIGN_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...MODE_METRICS });
     expect(await registered(false, true)).toEqual({ ...DESIGN_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...SELF_METRICS });
+    expect(await registered(false, false, true)).toEqual({ ...DESIGN_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...LEARNED_METRICS });
   });
 
   it('the overview has a collapsed "GPU energy cross-check" row: relative difference per GPU with the alert threshold either way, and the ratio now', () => {

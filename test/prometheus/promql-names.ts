@@ -52,6 +52,13 @@ export const MODE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histog
   inferwatt_gpu_cross_check_energy_joules: 'gauge',
 };
 
+/** Metrics only the `learned` attribution policy registers (src/exporter/token-cost-metrics.ts). */
+export const LEARNED_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_token_energy_joules: 'gauge',
+  inferwatt_pool_baseline_power_watts: 'gauge',
+  inferwatt_token_costs_ready: 'gauge',
+};
+
 /**
  * The agent's metrics about itself (src/exporter/self-metrics.ts): the ledger's and the proxy's own
  * counts, registered whenever the catalogue is given their sources (the agent always does).
@@ -111,7 +118,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name] || LEARNED_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

@@ -596,7 +596,8 @@ describe('the official openai client through the proxy', () => {
     expect(data.usage).toMatchObject({ prompt_tokens: 13, completion_tokens: 31 });
     const id = response.headers.get('x-inferwatt-request-id')!;
     await rig.tracker.windowsEnded(rig.tracker.windows.length);
-    expect(rig.tracker.byId(id)!.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 13, completionTokens: 31 });
+    // cachedPromptTokens: the recorded usage's prompt_tokens_details says 0 (the client sends no stream flag).
+    expect(rig.tracker.byId(id)!.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 13, completionTokens: 31, cachedPromptTokens: 0 });
   });
 
   it('streaming chat with include_usage, 20 concurrent: each stream equals the direct one and each window has its tokens', async () => {
@@ -617,7 +618,7 @@ describe('the official openai client through the proxy', () => {
     await rig.tracker.windowsEnded(before + 20);
     for (const p of proxied) {
       const w = rig.tracker.byId(p.id!)!;
-      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 14, completionTokens: 13 });
+      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0 });
       expect(w.end?.outcome).toBe('ok');
       expect(w.start.api).toBe('openai.chat');
     }
@@ -637,9 +638,9 @@ describe('the official openai client through the proxy', () => {
     expect(completed).toMatchObject({ input_tokens: 18, output_tokens: 80 });
     await rig.tracker.windowsEnded(before + 3);
     const [w1, w2, w3] = rig.tracker.windows.slice(before);
-    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2' });
+    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2', stream: true });
     expect(w2!.merged).toEqual({ model: 'text-embedding-3-small', promptTokens: 2, completionTokens: 0 });
-    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', promptTokens: 18, completionTokens: 80 });
+    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', stream: true, promptTokens: 18, completionTokens: 80, cachedPromptTokens: 0 });
   });
 });
 

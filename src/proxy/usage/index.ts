@@ -52,7 +52,8 @@ export function finalMarkersFor(api: ApiId | undefined): readonly Marker[] {
  * prompt_eval_count, eval_count; readError: error, object, type). Object documents are parsed down to
  * these (json-project.ts); test/proxy/json-project.test.ts checks the readers read nothing else.
  */
-const USAGE_KEYS = keySet(['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens']);
+const CACHED_KEYS = keySet(['cached_tokens']);
+const USAGE_KEYS = keySet(['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', ['prompt_tokens_details', CACHED_KEYS], ['input_tokens_details', CACHED_KEYS]]);
 export const READ_KEYS: KeySet = keySet([
   'model', ['response', keySet(['model', ['usage', USAGE_KEYS]])], ['usage', USAGE_KEYS],
   ['details', keySet(['generated_tokens', 'input_length', 'prefill'])], ['meta_info', keySet(['prompt_tokens', 'completion_tokens'])],

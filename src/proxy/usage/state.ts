@@ -3,6 +3,8 @@ export interface UsageState {
   model: string | undefined;
   promptTokens: number | undefined;
   completionTokens: number | undefined;
+  /** Of promptTokens, those served from the server's prompt cache (`prompt_tokens_details.cached_tokens`). */
+  cachedPromptTokens: number | undefined;
   /** The body reported an error although the status was not one (TGI in-band error event, `event: error`, Responses `response.failed`). */
   errorSeen: boolean;
   /** Documents seen: SSE events with data, NDJSON lines, 1 for a JSON body. */
@@ -18,6 +20,7 @@ export function createUsageState(): UsageState {
     model: undefined,
     promptTokens: undefined,
     completionTokens: undefined,
+    cachedPromptTokens: undefined,
     errorSeen: false,
     documents: 0,
     tokenEvents: 0,

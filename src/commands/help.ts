@@ -5,6 +5,7 @@
  */
 import type { ExtraFlag } from '../config/argv.js';
 import { CONFIG_FLAGS, envName, type FlagSpec } from '../config/flags.js';
+import { CALIBRATE_FLAGS } from './calibrate.js';
 import { DEMO_FLAGS } from './demo.js';
 import { SENSORS_FLAGS } from './sensors.js';
 
@@ -20,7 +21,7 @@ const EXIT = 'Exit status: 0 ok, 1 runtime failure, 2 bad configuration (every p
 /** The flags of the sensors' section: what `sensors` takes (the same sensor flags as `run`). */
 const SENSOR_CONFIG_FLAGS = CONFIG_FLAGS.filter((f) => f.path[0] === 'sensors');
 
-export type HelpTopic = 'run' | 'sensors' | 'demo';
+export type HelpTopic = 'run' | 'sensors' | 'demo' | 'calibrate';
 
 export function commandHelp(command: HelpTopic): string {
   switch (command) {
@@ -65,6 +66,25 @@ export function commandHelp(command: HelpTopic): string {
         ...configLines(CONFIG_FLAGS.filter((f) => f.flag !== 'upstream' && !f.flag.startsWith('upstream-'))),
         '',
         'The upstream is always the simulated server; --sensors defaults to simulated.',
+        '',
+      ].join('\n');
+    case 'calibrate':
+      return [
+        'Usage: inferwatt calibrate --upstream URL --model NAME [flags]',
+        '',
+        'On an inference server that nothing else uses, sends a sweep of prompt lengths × completion lengths ×',
+        'concurrency levels (random order, repeated) while the host\'s sensors measure, and fits what a token',
+        'costs: J per prompt token, J per completion token, the baseline power while serving, R², and per',
+        'concurrency level the J per completion token. --out writes the costs as configuration that',
+        '`inferwatt run --attribution learned` uses until its live fit is ready. Ctrl-C stops after the',
+        'requests in flight and reports what was fitted.',
+        '',
+        'Flags:',
+        ...extraLines(CALIBRATE_FLAGS),
+        line('upstream', 'the inference server (an OpenAI-compatible chat completions API)', envName('upstream')),
+        ...configLines(SENSOR_CONFIG_FLAGS),
+        '',
+        EXIT,
         '',
       ].join('\n');
   }

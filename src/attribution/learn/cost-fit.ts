@@ -23,9 +23,11 @@ export class CostFit {
   /** Per feature, the forgetting-weighted count of rows in which it was non-zero. */
   private cnt = new Float64Array(0);
   private yy = 0;
+  private ysum = 0;
   private n = 0;
   private beta = new Float64Array(0);
   private se = new Float64Array(0);
+  private rss = Number.NaN;
   private solved = false;
 
   constructor(private readonly decay: number) {
@@ -73,6 +75,7 @@ export class CostFit {
         for (let b = 0; b < k; b++) S[row + b] = S[row + b]! * l;
       }
       this.yy *= l;
+      this.ysum *= l;
       this.n *= l;
     }
     for (let i = 0; i < idx.length; i++) {
@@ -84,6 +87,7 @@ export class CostFit {
       for (let j = 0; j < idx.length; j++) S[a * cap + idx[j]!] = S[a * cap + idx[j]!]! + xa * x[j]!;
     }
     this.yy += y * y;
+    this.ysum += y;
     this.n += 1;
     this.solved = false;
   }
@@ -98,6 +102,7 @@ export class CostFit {
     for (let j = 0; j < k; j++) if (this.cnt[j]! > 1e-9 && this.S[j * cap + j]! > 0) act.push(j);
     this.beta.fill(0);
     this.se.fill(Number.POSITIVE_INFINITY);
+    this.rss = Number.NaN;
     const m = act.length;
     if (m === 0) return;
     const sc = act.map((j) => Math.sqrt(this.S[j * cap + j]!));
@@ -120,9 +125,10 @@ export class CostFit {
       br += z[a]! * rhs[a]!;
       for (let b = 0; b < m; b++) bSb += z[a]! * A[a * m + b]! * z[b]!;
     }
+    this.rss = Math.max(0, this.yy - 2 * br + bSb);
     const dof = this.n - free;
     if (!(dof > 1)) return;
-    const sigma2 = Math.max(0, this.yy - 2 * br + bSb) / dof;
+    const sigma2 = this.rss / dof;
     const inv = invertSpd(A, m);
     if (inv === undefined) return;
     for (let a = 0; a < m; a++) this.se[act[a]!] = Math.sqrt(sigma2 * Math.max(0, inv[a * m + a]!)) / sc[a]!;
@@ -138,19 +144,26 @@ export class CostFit {
     return j < this.k ? this.se[j]! : Number.POSITIVE_INFINITY;
   }
 
+  /** Share of the rows' variance (forgetting-weighted) that the fit explains; NaN without rows or variance. */
+  r2(): number {
+    this.solve();
+    const sst = this.yy - (this.ysum * this.ysum) / this.n;
+    return this.n > 1 && sst > 0 ? 1 - this.rss / sst : Number.NaN;
+  }
+
   samples(j: number): number {
     return j < this.k ? this.cnt[j]! : 0;
   }
 
   /** The sufficient statistics, for a state file. */
-  toJSON(): { k: number; S: number[]; r: number[]; cnt: number[]; yy: number; n: number } {
+  toJSON(): { k: number; S: number[]; r: number[]; cnt: number[]; yy: number; ysum: number; n: number } {
     const S: number[] = [];
     for (let a = 0; a < this.k; a++) for (let b = 0; b < this.k; b++) S.push(this.S[a * this.cap + b]!);
-    return { k: this.k, S, r: Array.from(this.r.subarray(0, this.k)), cnt: Array.from(this.cnt.subarray(0, this.k)), yy: this.yy, n: this.n };
+    return { k: this.k, S, r: Array.from(this.r.subarray(0, this.k)), cnt: Array.from(this.cnt.subarray(0, this.k)), yy: this.yy, ysum: this.ysum, n: this.n };
   }
 
   /** Restores statistics written by toJSON (same feature layout). */
-  restore(s: { k: number; S: number[]; r: number[]; cnt: number[]; yy: number; n: number }): void {
+  restore(s: { k: number; S: number[]; r: number[]; cnt: number[]; yy: number; ysum: number; n: number }): void {
     this.grow(s.k);
     for (let a = 0; a < s.k; a++) {
       this.r[a] = s.r[a]!;
@@ -158,6 +171,7 @@ export class CostFit {
       for (let b = 0; b < s.k; b++) this.S[a * this.cap + b] = s.S[a * s.k + b]!;
     }
     this.yy = s.yy;
+    this.ysum = s.ysum;
     this.n = s.n;
     this.solved = false;
   }

@@ -79,6 +79,8 @@ export interface PoolCostReport {
   baselineSe: number | null;
   /** Buckets in the fit (forgetting-weighted). */
   rows: number;
+  /** Share of the buckets' energy variance the fit explains (null before it can say). */
+  r2: number | null;
   /** Buckets left out (a request without token counts, too many models, or held past holdMs). */
   skipped: number;
   models: ModelCostReport[];
@@ -230,6 +232,7 @@ export class PoolLearner {
       baselineW: this.fit.estimate(0),
       baselineSe: se(0),
       rows: this.fit.rows,
+      r2: Number.isFinite(this.fit.r2()) ? this.fit.r2() : null,
       skipped: this.skipped,
       models: this.names.map((model, i) => {
         const [jp, jc, jx] = [1 + PER_MODEL * i, 2 + PER_MODEL * i, 3 + PER_MODEL * i];
@@ -276,7 +279,7 @@ export class PoolLearner {
       cnt[at[a]!] = s.fit.cnt[a]!;
       for (let b = 0; b < s.fit.k; b++) S[at[a]! * k + at[b]!] = s.fit.S[a * s.fit.k + b]!;
     }
-    this.fit.restore({ k, S, r, cnt, yy: s.fit.yy, n: s.fit.n });
+    this.fit.restore({ k, S, r, cnt, yy: s.fit.yy, ysum: s.fit.ysum, n: s.fit.n });
     this.refresh();
   }
 

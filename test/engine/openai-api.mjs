@@ -5,7 +5,7 @@
  *   POST /v1/chat/completions   plain, or streamed (SSE) with `stream_options.include_usage` giving a final
  *                               `choices: []` chunk with `usage`, then `data: [DONE]`
  *   POST /v1/completions        the same for a raw `prompt`
- *   GET  /health                200 once the model is loaded
+ *   GET  /health                200 once the model is loaded, with the slots: total, busy, queued requests
  *
  * `usage.prompt_tokens` is the number of tokens llama.cpp evaluated for the prompt (BOS included) and
  * `usage.completion_tokens` the number it generated. Parameters: `max_tokens` (or `max_completion_tokens`),
@@ -181,7 +181,9 @@ export function createOpenAiHandler(engine, { servedModelName }) {
           data: [{ id: servedModelName, object: 'model', created, owned_by: 'inferwatt-test-engine', max_model_len: engine.contextSize }],
         });
       }
-      if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && path === '/health') {
+        return sendJson(res, 200, { status: 'ok', slots: { total: engine.pool.size, busy: engine.pool.busy, queued: engine.pool.queued } });
+      }
       if (req.method === 'POST' && path === '/v1/chat/completions') return await complete('chat', req, res);
       if (req.method === 'POST' && path === '/v1/completions') return await complete('text', req, res);
       throw new BadRequest(`no route ${req.method} ${path}`, 404, null, 'NotFoundError');

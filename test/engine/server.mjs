@@ -22,6 +22,7 @@
  */
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLlamaEngine } from './llama-engine.mjs';
 import { createOpenAiHandler } from './openai-api.mjs';
@@ -83,7 +84,7 @@ export async function startEngineServer(argv) {
   };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   let running;
   try {
     running = await startEngineServer(process.argv.slice(2));

@@ -6,6 +6,7 @@ import { configFromArgv } from './config/from-argv.js';
 import { parseHostPort, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createSystemClock, type Clock } from './core/clock.js';
+import { createRequestNotes, type RequestNoteSink } from './core/request-notes.js';
 import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createSampler } from './energy/sampler.js';
@@ -21,6 +22,7 @@ import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.
 import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
 import { createProxy, listenProxy } from './proxy/app.js';
+import { createUpstreamProbe } from './proxy/upstream-probe.js';
 import { effectiveUpstreams, resolvePools } from './proxy/pools.js';
 import { discoverSensors, type Discovery } from './sensors/discovery.js';
 import { isNvmlSensor } from './sensors/nvml.js';
@@ -36,8 +38,11 @@ export interface Agent {
   /** Undefined when the proxy is disabled. */
   readonly proxyUrl: string | undefined;
   readonly discovery: Discovery;
-  /** Where requests are tracked: pass it to `inferwattMiddleware` to feed the same ledger. */
-  readonly tracker: RequestTracker;
+  /**
+   * Where requests are tracked: pass it to `inferwattMiddleware` to feed the same ledger. Its `note`
+   * carries what the ledger does not (trace context, why a request did not end ok) to the records.
+   */
+  readonly tracker: RequestTracker & RequestNoteSink;
   readonly clock: Clock;
   /** The impact factors in use now (live when configured, else static). */
   factors(): Factors;
@@ -58,7 +63,7 @@ export interface AgentDeps {
   onRecord?: (rec: ReturnType<typeof toRecord>) => void;
 }
 
-/** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C). */
+/** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C), by default (`proxy.shutdownGraceMs`). */
 export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
@@ -174,6 +179,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     lagBoundMs: config.attribution.lagBoundMs, amortizeWindowMs: config.attribution.amortizeWindowMs, maxHoldMs: config.attribution.maxHoldMs,
   });
   inFlight = () => ledger.inFlight();
+  // The proxy's notes on requests wait here until the ledger finalises them.
+  const notes = createRequestNotes();
+  const tracker: RequestTracker & RequestNoteSink = {
+    open: (start) => ledger.open(start),
+    inFlight: () => ledger.inFlight(),
+    note: (id, n) => notes.note(id, n),
+  };
 
   // `unknown` and `other` are reserved label values (label-bounder.ts): a real one is counted as `other`.
   const reserved = (what: string) => (v: string) => logger.warn(`a ${what} named "${v}" is counted as "other": "unknown" and "other" are reserved label values`);
@@ -184,8 +196,13 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     const f = currentFactors();
     return { region: f.region, source: f.source, year: f.year ?? null, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif };
   };
+  const probe = config.proxy.enabled && config.proxy.upstreamProbeIntervalMs > 0
+    ? createUpstreamProbe({ upstreams, clock, logger: logger.child('upstreams'), intervalMs: config.proxy.upstreamProbeIntervalMs })
+    : undefined;
   const metrics = createMetricsCatalogue({
     clock, models, tenants,
+    pools: upstreams.map((u) => u.name),
+    attribution: { policy: config.attribution.policy, idle: config.attribution.idle },
     sources: {
       devices: () => timeline.snapshot(),
       sensors: sensorStatus,
@@ -193,6 +210,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       recordsWriteErrors: () => store.fileHealth().writeErrors,
       inFlight: () => ledger.inFlight(),
       factors: activeFactors,
+      ...(probe ? { upstreams: () => probe.status() } : {}),
       ...(crossTimeline ? {
         crossCheck: () => crossCheckEnergies(timeline, crossTimeline!),
       } : {}),
@@ -204,9 +222,11 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   ledger.onFinal((a: AttributedRequest) => {
     try {
       const f = currentFactors();
-      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f));
-      store.add(rec);
+      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f), notes.take(a.id));
+      // The catalogue first: it gives the record's model and tenant their label slots if the upstream
+      // served it (label-bounder.ts), and the store's summary keys are the same labels.
       metrics.observeRecord(rec);
+      store.add(rec);
       deps.onRecord?.(rec);
     } catch (err) {
       logger.rateLimited('error', 'record', `could not finish a record: ${errorMessage(err)}`);
@@ -235,6 +255,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
       if (records) reasons.push(records);
       return { ready: reasons.length === 0, reasons };
     },
+    ...(probe ? { upstreams: () => probe.status() } : {}),
   });
 
   sampler.start();
@@ -246,15 +267,27 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   let proxy: ReturnType<typeof createProxy> | undefined;
   const stopAll = async () => {
     // Graceful: stop accepting, let the requests in flight finish (streams included) for up to
-    // SHUTDOWN_GRACE_MS, then cut what is left (recorded as aborted). Kubernetes waits 30 s by default.
+    // proxy.shutdownGraceMs, then cut what is left (recorded as aborted, reason shutdown, and said so:
+    // a cut stream is neither the upstream's failure nor the client's). Kubernetes waits 30 s by default.
     const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const s of servers) s.closeIdleConnections?.();
     // Real time, not the injected clock: this waits on real sockets (a fake clock would never move).
-    const deadline = performance.now() + SHUTDOWN_GRACE_MS;
+    const graceMs = config.proxy.shutdownGraceMs;
+    const deadline = performance.now() + graceMs;
     while (proxy && proxy.active() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = proxy?.active() ?? 0;
+    if (left > 0) logger.warn(`shutdown: ${left} request${left === 1 ? '' : 's'} still in flight after the ${graceMs} ms grace; cut (recorded as aborted, reason shutdown)`);
+    // Cut by the proxy first, so that each window knows why it ends (and WebSocket tunnels, which the
+    // server's closeAllConnections does not reach).
+    proxy?.abortAll('shutdown');
     for (const s of servers) s.closeAllConnections?.();
+    // Each cut response ends its window on its socket's 'close', which node emits after the server's own
+    // 'close': wait for them (briefly), so that no window is still open when the ledger is flushed.
+    const cutDeadline = performance.now() + 1_000;
+    while (proxy && proxy.active() > 0 && performance.now() < cutDeadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(closed);
     await proxy?.close();
+    probe?.stop();
     await sampler.stop();
     await crossSampler?.stop();
     live?.stop();
@@ -266,25 +299,36 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
   };
 
   try {
+    // The first round of upstream probes before anything is served, so that inferwatt_upstream_up and
+    // /readyz's upstreams hold a real value from the first scrape (a refused connect answers at once;
+    // an unanswered one waits the probe's timeout, at most 2 s).
+    await probe?.start();
     const metricsServer = createServer(admin);
     servers.push(metricsServer);
     const metricsUrl = await listen(metricsServer, config.metrics.listen);
     if (config.proxy.enabled) {
       proxy = createProxy({
         upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, ...(u.pathPrefix ? { pathPrefix: u.pathPrefix } : {}) })),
-        tracker: ledger, clock, logger: logger.child('proxy'),
+        tracker, clock, logger: logger.child('proxy'),
         maxParseBodyBytes: config.proxy.maxParseBodyBytes, tenantHeader: config.proxy.tenantHeader,
-        upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,
+        upstreamTimeoutMs: config.proxy.upstreamTimeoutMs, upstreamIdleTimeoutMs: config.proxy.upstreamIdleTimeoutMs,
         onUpstreamError: (reason) => metrics.upstreamError(reason),
       });
-      const { server, url } = await listenProxy(proxy.app, parseHostPort(config.proxy.listen).host, parseHostPort(config.proxy.listen).port);
+      const proxyLog = logger.child('proxy');
+      const { server, url } = await listenProxy(proxy.app, parseHostPort(config.proxy.listen).host, parseHostPort(config.proxy.listen).port, {
+        headersTimeoutMs: config.proxy.headersTimeoutMs, requestTimeoutMs: config.proxy.requestTimeoutMs, maxConnections: config.proxy.maxConnections,
+        onConnectionDropped: () => {
+          metrics.connectionDropped();
+          proxyLog.rateLimited('warn', 'max-connections', `a client connection was closed at once: ${config.proxy.maxConnections} are open (proxy.maxConnections)`);
+        },
+      });
       servers.push(server);
       proxyUrl = url;
     }
     logger.info(`metrics and API on ${metricsUrl}/metrics${proxyUrl ? `; proxy on ${proxyUrl} → ${upstreams.map((u) => u.url).join(', ')}` : ''}`);
     let stopping: Promise<void> | undefined;
     return {
-      config, metricsUrl, proxyUrl, discovery, tracker: ledger, clock,
+      config, metricsUrl, proxyUrl, discovery, tracker, clock,
       factors: currentFactors,
       summary: () => store.summary({ unattributedEnergyJ: ledger.totals().unattributedJ }),
       totals: () => ledger.totals(),

@@ -9,6 +9,7 @@ import { runSensorsCommand } from './commands/sensors.js';
 import { runFactorsCommand } from './commands/factors.js';
 import { runProjectCommand } from './commands/project.js';
 import { runDemoCommand } from './commands/demo.js';
+import { runReportCommand } from './commands/report.js';
 import { commandHelp } from './commands/help.js';
 
 /**
@@ -50,6 +51,8 @@ Commands:
   sensors [--json]    show the sensors found on this host, the ones skipped and why, live readings
   factors [REGION]    list the regions, or show the factors for REGION with their sources
   project [flags]     project yearly energy, CO2e and water at scale (inferwatt project --help)
+  report [flags]      totals, CO2e (location- and market-based), water and SCI per query over a period,
+                      from Prometheus or records files, as table, csv, json, md or html (inferwatt report --help)
   version             print the version
 
 Flags of run (env variables in brackets; flags win over env, env over --config FILE, that over
@@ -80,12 +83,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
         return await runFactorsCommand(rest, io);
       case 'project':
         return await runProjectCommand(rest, io);
+      case 'report':
+        return await runReportCommand(rest, io);
       case 'version': case '--version': case '-v':
         io.stdout(`${version()}\n`);
         return 0;
       case 'help': case '--help': case '-h':
         if (rest[0] === 'run' || rest[0] === 'sensors' || rest[0] === 'demo') io.stdout(commandHelp(rest[0]));
-        else if (rest[0] === 'factors' || rest[0] === 'project') return await main([rest[0], '--help'], io);
+        else if (rest[0] === 'factors' || rest[0] === 'project' || rest[0] === 'report') return await main([rest[0], '--help'], io);
         else io.stdout(usage());
         return 0;
       default:

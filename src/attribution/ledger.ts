@@ -13,6 +13,7 @@ import {
 import { AmortWin } from './idle/amortize.js';
 import { IDLE_SINKS } from './idle/idle-sink.js';
 import { LagQueue } from './lag-queue.js';
+import { DEFAULT_LEARN_OPTIONS, type LearnOptions } from './learn/pool-learner.js';
 import { PoolState } from './pool-state.js';
 import { RecordOutbox } from './record.js';
 import { createSplitPolicy } from './split/policy.js';
@@ -55,6 +56,9 @@ export interface LedgerOptions {
   readonly maxHoldMs?: number;
   /** Distinct models kept in totals().attributedByModelJ; the rest are summed under '__other__'. */
   readonly maxModelKeys?: number;
+  /** `learned`: how token costs are learned (defaults: learn/pool-learner.ts), and where they survive restarts. */
+  readonly learn?: Partial<LearnOptions>;
+  readonly learnStateFile?: string | null;
 }
 
 export type { Ledger } from './types.js';
@@ -72,10 +76,12 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const books = new Books(opts.maxModelKeys);
   const records = new RecordOutbox(books, opts.policy, log);
   const registry = new WindowRegistry(log);
-  const split = createSplitPolicy(opts.policy, { clock, books, activeFinal }, {
+  const split = createSplitPolicy(opts.policy, { clock, books, timeline, logger: log, activeFinal }, {
     promptTokenWeight: opts.promptTokenWeight ?? DEFAULT_PROMPT_TOKEN_WEIGHT,
     maxHeldSegments: maxHeld,
     maxHoldMs: opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
+    learn: { ...DEFAULT_LEARN_OPTIONS, ...opts.learn },
+    learnStateFile: opts.learnStateFile ?? null,
   });
   const idleFor = IDLE_SINKS[opts.idle]({ books, records, registry, emit }, {
     amortizeWindowMs: opts.amortizeWindowMs ?? DEFAULT_AMORTIZE_WINDOW_MS, lagBoundMs,
@@ -121,35 +127,49 @@ export function createLedger(opts: LedgerOptions): Ledger {
     emit(w, false, undefined);
   };
 
-  /** Merges the pool's starts and ends up to `target` in time order, cutting a piece before each. */
+  /** Merges the pool's starts, ends (and first bytes, under a policy with phases) up to `target` in time order, cutting a piece before each. */
   const processTo = (P: PoolState, target: number): void => {
     P.energy!.load(P.cursor, target);
     const sq = P.startQ;
     const eq = P.endQ;
+    const pq = P.phaseQ;
     for (;;) {
       let s0 = sq.peek();
       let e0 = eq.peek();
+      let p0 = pq.peek();
       if (s0 !== undefined && !(s0.startMs <= target)) s0 = undefined;
       if (e0 !== undefined && !(e0.endMs <= target)) e0 = undefined;
-      let end: boolean;
-      if (s0 === undefined) { if (e0 === undefined) break; end = true; }
-      else end = e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endOrder < s0.startOrder));
-      const w = end ? e0! : s0!;
-      if (end) eq.pop();
-      else sq.pop();
-      let t = end ? w.endMs : w.startMs;
+      if (p0 !== undefined && !(p0.firstByteMs! <= target)) p0 = undefined;
+      // Earliest first; at equal times, in the order the ledger received them.
+      let kind: 0 | 1 | 2; // start, end, first byte
+      let w: Win;
+      let t: number;
+      if (s0 === undefined) {
+        if (e0 === undefined) { if (p0 === undefined) break; kind = 2; w = p0; t = p0.firstByteMs!; }
+        else { kind = 1; w = e0; t = e0.endMs; }
+      } else if (e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endOrder < s0.startOrder))) {
+        kind = 1; w = e0; t = e0.endMs;
+      } else { kind = 0; w = s0; t = s0.startMs; }
+      if (p0 !== undefined && kind !== 2 && (p0.firstByteMs! < t || (p0.firstByteMs === t && p0.phaseOrder < (kind === 0 ? w.startOrder : w.endOrder)))) {
+        kind = 2; w = p0; t = p0.firstByteMs!;
+      }
+      if (kind === 0) sq.pop();
+      else if (kind === 1) eq.pop();
+      else pq.pop();
       if (t < P.cursor) {
         t = P.cursor;
         books.lateEvents++;
-        if (!end) w.late = true;
+        if (kind === 0) w.late = true;
         log.rateLimited('warn', 'late', 'window event older than the processed range; clamped', { pool: P.name });
       }
       P.advanceTo(t);
-      if (end) P.applyEnd(w);
-      else P.applyStart(w);
+      if (kind === 1) P.applyEnd(w);
+      else if (kind === 0) P.applyStart(w);
+      else if (w.inActive) P.split.phase!(w);
     }
     sq.compact();
     eq.compact();
+    pq.compact();
     P.advanceTo(target);
     P.split.settle(false);
   };
@@ -223,11 +243,19 @@ export function createLedger(opts: LedgerOptions): Ledger {
   };
 
   const ops: WindowOps = {
+    firstByte(w) {
+      const P = w.pool;
+      if (!split.phases || P === undefined || w.ended) return;
+      w.phaseOrder = ++evOrder;
+      P.phaseQ.push(w);
+    },
     update(w, u) {
       if (w.ended) { books.ignoredCalls++; return; }
       if (typeof u.model === 'string') w.model = u.model;
       if (isCount(u.promptTokens)) w.prompt = u.promptTokens;
       if (isCount(u.completionTokens)) w.completion = u.completionTokens;
+      if (isCount(u.cachedPromptTokens)) w.cachedPrompt = u.cachedPromptTokens;
+      if (typeof u.stream === 'boolean') w.stream = u.stream;
     },
     end(w, e) {
       try { endWindow(w, e); } catch (err) { log.rateLimited('error', 'end', `ledger end failed: ${errorMessage(err)}`); }
@@ -264,6 +292,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         if (w instanceof Win && !w.emitted && !w.endDone && w.pool !== undefined) lagFinalise(w);
       }
       for (const P of pools.values()) P.idle.flush();
+      split.flush?.();
       lagQueue.clear();
       cancelTimer?.();
       cancelTimer = undefined;
@@ -287,5 +316,6 @@ export function createLedger(opts: LedgerOptions): Ledger {
     totals: () => books.totals(pools.values()),
     flush,
     stats: () => books.stats(pools.values(), registry.size),
+    tokenCosts: () => split.report?.(),
   };
 }

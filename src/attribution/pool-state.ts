@@ -44,6 +44,8 @@ export class PoolState {
   cursor = Number.NaN;
   readonly startQ = EventQueue.ofStarts();
   readonly endQ = EventQueue.ofEnds();
+  /** First bytes, queued only under a policy whose weights change there (SplitPolicy.phases). */
+  readonly phaseQ = EventQueue.ofPhases();
   /** Windows active now (start processed, end not). */
   active = 0;
   integrals: number[] = EMPTY;
@@ -115,10 +117,11 @@ export class PoolState {
    * the queues pass `pruneAt`: a pool whose devices stopped must not queue events without bound.
    */
   pruneEvents(minPruneAt: number): void {
-    if (this.startQ.size + this.endQ.size <= this.pruneAt) return;
+    if (this.startQ.size + this.endQ.size + this.phaseQ.size <= this.pruneAt) return;
     this.startQ.filter(keepEvent);
     this.endQ.filter(keepEvent);
-    this.pruneAt = Math.max(minPruneAt, 2 * (this.startQ.size + this.endQ.size));
+    this.phaseQ.filter(keepEvent);
+    this.pruneAt = Math.max(minPruneAt, 2 * (this.startQ.size + this.endQ.size + this.phaseQ.size));
   }
 
   /** Processes time from the cursor to t: each piece's energy to the split policy, or to the idle sink when no window is active. */

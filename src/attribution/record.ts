@@ -8,7 +8,7 @@ import type { Win } from './window.js';
 /** What a record is built from: a window, or a member of an amortization window read back from its columns. */
 export type RecordSource = Pick<
   Win,
-  'id' | 'poolName' | 'model' | 'tenant' | 'api' | 'startWallMs' | 'startMs' | 'endMs' | 'firstByteMs' | 'outcome' | 'status' | 'prompt' | 'completion'
+  'id' | 'poolName' | 'model' | 'tenant' | 'api' | 'startWallMs' | 'startMs' | 'endMs' | 'firstByteMs' | 'outcome' | 'status' | 'prompt' | 'completion' | 'learned'
 >;
 
 export type RecordListener = (rec: AttributedRequest) => void;
@@ -46,7 +46,12 @@ export class RecordOutbox {
   private listeners: RecordListener[] = [];
   private delivering = false;
 
-  constructor(private readonly books: Books, private readonly attribution: AttributionPolicy, private readonly log: Logger) {}
+  /** What a record's `attribution` says: the policy, or under `learned` the fallback of a window not weighed by learned costs. */
+  private readonly fallback: AttributionPolicy;
+
+  constructor(private readonly books: Books, attribution: AttributionPolicy, private readonly log: Logger) {
+    this.fallback = attribution === 'learned' ? 'tokens' : attribution;
+  }
 
   subscribe(cb: RecordListener): () => void {
     // A function subscribed twice is called once.
@@ -103,7 +108,7 @@ export class RecordOutbox {
       energyJ: { gpu: gpuJ, cpu: cpuJ, dram: dramJ, total: totalJ },
       energyByDeviceJ: byDevice,
       idleShareJ: idleJ,
-      attribution: this.attribution,
+      attribution: w.learned ? 'learned' : this.fallback,
       complete,
     };
   }

@@ -1,3 +1,5 @@
+import type { PoolCostReport } from './learn/pool-learner.js';
+
 /**
  * The attribution stage: request windows in, per-request energy out, conserving the pool's energy.
  * The proxy (and the middleware) talk to it only through `RequestTracker`.
@@ -7,7 +9,7 @@ export const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'aborted'];
 /** Why the proxy could not complete a request because of the upstream (a bounded label set). */
 export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
 export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
-export type AttributionPolicy = 'time' | 'tokens';
+export type AttributionPolicy = 'time' | 'tokens' | 'learned';
 export type IdlePolicy = 'unattributed' | 'amortize';
 
 export interface WindowStart {
@@ -27,6 +29,10 @@ export interface WindowUpdate {
   model?: string;
   promptTokens?: number;
   completionTokens?: number;
+  /** Of promptTokens, those the server served from its prompt cache (`prompt_tokens_details.cached_tokens`). */
+  cachedPromptTokens?: number;
+  /** The request asked for a streamed response: its first byte ends its prefill. */
+  stream?: boolean;
 }
 
 export interface WindowEnd {
@@ -125,4 +131,6 @@ export interface Ledger extends RequestTracker {
   /** At shutdown: finalises everything with what exists (complete: false where the timeline does not cover). */
   flush(): void;
   stats(): LedgerStats;
+  /** `learned`: each pool's learned token costs; undefined under the other policies. */
+  tokenCosts(): PoolCostReport[] | undefined;
 }

@@ -20,8 +20,13 @@ import type { Outcome, WindowEnd, WindowHandle, WindowUpdate } from './types.js'
  *           bit 7 hasLast     its end was processed after its first segment opened
  *           bit 8 emitted     its record was given (possibly early, by the lag bound)
  *           bit 9 amortPending  counted in its amortization window's `pending`
+ *           bit 10 learned    `learned`: weighed by its learned power (else its model's costs were not ready)
+ *           bit 11 phaseDone  its first-byte (phase) event was processed
+ *           bit 12 stream     the request asked for a streamed response
  */
 export interface WindowOps {
+  /** Called once, when w's first byte is set. */
+  firstByte(w: Win): void;
   update(w: Win, u: WindowUpdate): void;
   end(w: Win, e: WindowEnd): void;
 }
@@ -36,6 +41,9 @@ const FLAG_HAS_FIRST = 64;
 const FLAG_HAS_LAST = 128;
 const FLAG_EMITTED = 256;
 const FLAG_AMORT_PENDING = 512;
+const FLAG_LEARNED = 1024;
+const FLAG_PHASE_DONE = 2048;
+const FLAG_STREAM = 4096;
 
 export class Win implements WindowHandle {
   endMs = Number.NaN;
@@ -48,8 +56,17 @@ export class Win implements WindowHandle {
   completion: number | undefined = undefined;
   status: number | undefined = undefined;
   outcome: Outcome = 'ok';
-  /** `tokens`: its weight per ms (0 when unknown; see `known`). */
+  /** Prompt tokens the server reported as served from its cache (they skip prefill). */
+  cachedPrompt: number | undefined = undefined;
+  /** `tokens`: its weight per ms (0 when unknown; see `known`); `learned`: its learned power in its first phase. */
   density = 0;
+  /** `learned`: its learned power after its first byte (decode), equal to `density` for one phase. */
+  densityAfter = 0;
+  /** Insertion order of its first-byte (phase) event. */
+  phaseOrder = 0;
+  /** `learned`: its first segment after its first byte (0: none yet), and the integrals just before it. */
+  phaseSeq = 0;
+  cumAtPhase: number[] | undefined = undefined;
   /** The pool's count of unmeasured device pieces when it became active; more at its end: incomplete. */
   uncoveredAtStart = 0;
   /** `tokens`: its first held segment, and the one before it (0: none; `cumAtStart` holds the integrals just after it). */
@@ -68,6 +85,8 @@ export class Win implements WindowHandle {
   /** `amortize`: the amortization window it ended in. */
   amortWin: AmortWin | undefined = undefined;
   flags = 0;
+  /** `learned`: the learner's bucket that counts it open (-1: none). */
+  learnBucket = -1;
   /** Its entry in the ledger's window slots; -1 once released. */
   slot = -1;
   get ended(): boolean {
@@ -130,6 +149,24 @@ export class Win implements WindowHandle {
   set amortPending(v: boolean) {
     this.flags = v ? this.flags | FLAG_AMORT_PENDING : this.flags & ~FLAG_AMORT_PENDING;
   }
+  get learned(): boolean {
+    return (this.flags & FLAG_LEARNED) !== 0;
+  }
+  set learned(v: boolean) {
+    this.flags = v ? this.flags | FLAG_LEARNED : this.flags & ~FLAG_LEARNED;
+  }
+  get phaseDone(): boolean {
+    return (this.flags & FLAG_PHASE_DONE) !== 0;
+  }
+  set phaseDone(v: boolean) {
+    this.flags = v ? this.flags | FLAG_PHASE_DONE : this.flags & ~FLAG_PHASE_DONE;
+  }
+  get stream(): boolean {
+    return (this.flags & FLAG_STREAM) !== 0;
+  }
+  set stream(v: boolean) {
+    this.flags = v ? this.flags | FLAG_STREAM : this.flags & ~FLAG_STREAM;
+  }
   constructor(
     readonly id: string,
     readonly poolName: string,
@@ -144,7 +181,10 @@ export class Win implements WindowHandle {
     this.model = model;
   }
   firstByte(tMs: number): void {
-    if (this.firstByteMs === undefined && Number.isFinite(tMs)) this.firstByteMs = tMs;
+    if (this.firstByteMs === undefined && Number.isFinite(tMs)) {
+      this.firstByteMs = tMs;
+      this.ops.firstByte(this);
+    }
   }
   update(u: WindowUpdate): void {
     this.ops.update(this, u);

@@ -61,7 +61,8 @@ export function commandHelp(command: HelpTopic): string {
         '',
         'Flags:',
         ...extraLines(DEMO_FLAGS),
-        ...configLines(CONFIG_FLAGS.filter((f) => f.flag !== 'upstream')),
+        // The upstream is the demo's own simulated server: --upstream and its timeouts are not the user's.
+        ...configLines(CONFIG_FLAGS.filter((f) => f.flag !== 'upstream' && !f.flag.startsWith('upstream-'))),
         '',
         'The upstream is always the simulated server; --sensors defaults to simulated.',
         '',

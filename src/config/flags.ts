@@ -14,6 +14,8 @@ export interface FlagSpec {
 export const CONFIG_FLAGS: readonly FlagSpec[] = [
   { flag: 'upstream', path: ['proxy', 'upstream'], type: 'string', help: 'inference server to proxy to (default http://127.0.0.1:8000)' },
   { flag: 'listen', path: ['proxy', 'listen'], type: 'string', help: 'proxy HOST:PORT (default 127.0.0.1:8790)' },
+  { flag: 'upstream-timeout-ms', path: ['proxy', 'upstreamTimeoutMs'], type: 'int', help: 'time to the upstream\'s response headers, then 504 (default 600000)' },
+  { flag: 'upstream-idle-timeout-ms', path: ['proxy', 'upstreamIdleTimeoutMs'], type: 'int', help: 'longest silence of the upstream once its response began, then cut; 0 = never (default 300000)' },
   { flag: 'proxy', path: ['proxy', 'enabled'], type: 'bool', help: 'run the proxy (default true; --proxy=false measures devices only)' },
   { flag: 'metrics-listen', path: ['metrics', 'listen'], type: 'string', help: 'metrics/API HOST:PORT (default 127.0.0.1:9477)' },
   { flag: 'region', path: ['impacts', 'region'], type: 'nullable-string', help: 'grid region: FR, US-CAL-CISO, aws:eu-west-1, … (see `inferwatt factors`)' },

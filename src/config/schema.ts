@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SPLIT_POLICY_NAMES } from '../attribution/split/policy.js';
 import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, DEFAULT_PROMPT_TOKEN_WEIGHT } from '../attribution/defaults.js';
 import type { SensorName } from '../sensors/types.js';
 
@@ -36,6 +37,26 @@ export const upstreamSchema = z.object({
   devices: z.array(z.string()).default([]),
 });
 
+/** A day (2025-01-01) or an RFC 3339 instant; a day means its 00:00 UTC. */
+const isoInstant = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(s) && Number.isFinite(Date.parse(s)),
+  'must be a date (2025-01-01) or an RFC 3339 time with its offset (2025-01-01T00:00:00Z)');
+
+/**
+ * A contractual emission factor (GHG Protocol Scope 2, market-based method): what a supplier states for
+ * the electricity it sold (`supplier-specific`), or the residual mix of the region where no contract
+ * covers it. In force for energy used in [from, to) in that region (the agents' region id); `to: null`
+ * = open-ended. Only `inferwatt report` uses these (location-based figures never do).
+ */
+export const marketFactorSchema = z.object({
+  region: z.string().min(1),
+  from: isoInstant,
+  to: isoInstant.nullable(),
+  gCo2ePerKWh: z.number().nonnegative().max(2000),
+  kind: z.enum(['supplier-specific', 'residual-mix']),
+  source: z.string().min(1),
+  year: z.number().int().min(1990).max(2100),
+});
+
 export const configSchema = z.object({
   log: z.object({
     level: z.enum(['debug', 'info', 'warn', 'error', 'silent']),
@@ -49,6 +70,14 @@ export const configSchema = z.object({
     maxParseBodyBytes: z.number().int().nonnegative(),
     tenantHeader: z.string().min(1).toLowerCase(),
     upstreamTimeoutMs: positiveMs,
+    upstreamIdleTimeoutMs: z.number().int().nonnegative(),
+    shutdownGraceMs: z.number().int().nonnegative().max(3_600_000),
+    upstreamProbeIntervalMs: z.number().int().nonnegative(),
+    headersTimeoutMs: positiveMs,
+    requestTimeoutMs: z.number().int().nonnegative(),
+    maxConnections: z.number().int().nonnegative(),
+  }).refine((p) => p.requestTimeoutMs === 0 || p.headersTimeoutMs <= p.requestTimeoutMs, {
+    message: 'headersTimeoutMs must not exceed requestTimeoutMs (the headers are part of the request)', path: ['headersTimeoutMs'],
   }),
   metrics: z.object({
     listen: hostPort('127.0.0.1:9477'),
@@ -70,7 +99,7 @@ export const configSchema = z.object({
     simulatedGpus: z.number().int().min(0).max(64),
   }),
   attribution: z.object({
-    policy: z.enum(['time', 'tokens']),
+    policy: z.enum(SPLIT_POLICY_NAMES),
     idle: z.enum(['unattributed', 'amortize']),
     promptTokenWeight: z.number().nonnegative().max(10),
     lagBoundMs: positiveMs,
@@ -98,6 +127,27 @@ export const configSchema = z.object({
       refreshMs: z.number().int().min(60_000),
       timeoutMs: z.number().int().min(100).max(60_000),
     }),
+    market: z.array(marketFactorSchema).superRefine((rows, ctx) => {
+      rows.forEach((r, i) => {
+        if (r.to !== null && !(Date.parse(r.to) > Date.parse(r.from))) ctx.addIssue({ code: 'custom', path: [i, 'to'], message: `must be after from (${r.from})` });
+        rows.forEach((o, j) => {
+          if (j <= i || o.kind !== r.kind || o.region.toLowerCase() !== r.region.toLowerCase()) return;
+          const end = (x: string | null) => (x === null ? Infinity : Date.parse(x));
+          if (Date.parse(r.from) < end(o.to) && Date.parse(o.from) < end(r.to)) {
+            ctx.addIssue({ code: 'custom', path: [j], message: `overlaps entry ${i}: two ${r.kind} factors for ${r.region} at the same time` });
+          }
+        });
+      });
+    }),
+    embodied: z.object({
+      hostKgCo2e: z.number().positive().max(1_000_000).nullable(),
+      lifetimeYears: z.number().positive().max(50).nullable(),
+      source: z.string().min(1).nullable(),
+      year: z.number().int().min(1990).max(2100).nullable(),
+    }).superRefine((e, ctx) => {
+      if ((e.hostKgCo2e === null) !== (e.lifetimeYears === null)) ctx.addIssue({ code: 'custom', path: [e.hostKgCo2e === null ? 'hostKgCo2e' : 'lifetimeYears'], message: 'hostKgCo2e and lifetimeYears go together' });
+      if (e.hostKgCo2e !== null && e.source === null) ctx.addIssue({ code: 'custom', path: ['source'], message: 'say where the embodied figure comes from' });
+    }),
   }),
 });
 
@@ -115,6 +165,12 @@ export const DEFAULTS: Config = {
     maxParseBodyBytes: 1024 * 1024,
     tenantHeader: 'x-inferwatt-tenant',
     upstreamTimeoutMs: 600_000,
+    upstreamIdleTimeoutMs: 300_000,
+    shutdownGraceMs: 10_000,
+    upstreamProbeIntervalMs: 5_000,
+    headersTimeoutMs: 60_000,
+    requestTimeoutMs: 300_000,
+    maxConnections: 4096,
   },
   metrics: { listen: '127.0.0.1:9477', maxModels: 50, modelAllowList: [], maxTenants: 20, tenantAllowList: [] },
   sensors: {
@@ -136,5 +192,7 @@ export const DEFAULTS: Config = {
     provider: null,
     overrides: { gridGCo2ePerKWh: null, pue: null, wue: null, ewif: null },
     live: { provider: 'none', zone: null, token: null, baseUrl: null, refreshMs: 300_000, timeoutMs: 5000 },
+    market: [],
+    embodied: { hostKgCo2e: null, lifetimeYears: null, source: null, year: null },
   },
 };

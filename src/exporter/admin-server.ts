@@ -16,6 +16,8 @@ export interface AdminSources {
   summary(): Summary;
   sensors(): unknown;
   ready(): { ready: boolean; reasons: string[] };
+  /** Upstream reachability, shown in /readyz beside readiness, not part of it. */
+  upstreams?(): unknown[];
   logger: Logger;
 }
 
@@ -38,7 +40,8 @@ export function createAdminApp(src: AdminSources): Express {
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   app.get('/readyz', (_req, res) => {
     const r = src.ready();
-    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons });
+    // `upstreams` is information, not a condition: an upstream restarting must not make the agent flap.
+    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, ...(src.upstreams ? { upstreams: src.upstreams() } : {}) });
   });
   app.get('/api/requests', (req, res) => {
     const raw = req.query.limit;

@@ -5,7 +5,7 @@ import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../a
 import type { DeviceSnapshot } from '../energy/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
-import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
+import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
 import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
 
@@ -15,7 +15,8 @@ import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
  * when a record is final. Base units; liters are said in HELP.
  *
  * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
- * both bounded (label-bounder.ts). The per-request histograms stay by `model` only: each (model,
+ * both bounded (label-bounder.ts), and `pool` (the upstream's name, one of the configured upstreams, so
+ * bounded by the configuration; `inferwatt report --by pool` needs it). The per-request histograms stay by `model` only: each (model,
  * tenant) pair would cost 60 series (20 + 18 + 16 buckets with +Inf, a sum and a count each), 60,000
  * at 50 models × 20 tenants, while the counters cost at most 8 series a pair. Per-tenant means come
  * from the counters (energy total / requests total); per-tenant distributions from the records.
@@ -44,12 +45,19 @@ export interface MetricsSources {
   /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
   ledger?(): LedgerStats;
   proxy?(): ProxySelfStats;
+  /** Whether each upstream accepted a connection at the last probe (null: not probed yet). */
+  upstreams?(): readonly { name: string; reachable: boolean | null }[];
 }
+
+/** What `inferwatt_attribution_info` states (the report names the policy its figures came from). */
+export interface AttributionSettings { policy: string; idle: string }
 
 export interface MetricsCatalogue {
   readonly registry: Registry<RegistryContentType>;
   observeRecord(rec: RequestRecord): void;
   upstreamError(reason: UpstreamErrorReason): void;
+  /** A client connection closed at once because proxy.maxConnections were open. */
+  connectionDropped(): void;
   /** Renders the exposition; OpenMetrics (with exemplars) when the scraper's Accept asks for it. */
   render(accept: string | undefined): Promise<{ contentType: string; body: string }>;
 }
@@ -68,9 +76,15 @@ function logBuckets(start: number, factor: number, count: number): number[] {
   return out;
 }
 
-export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock }): MetricsCatalogue {
+export function createMetricsCatalogue(opts: {
+  sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock;
+  /** The pools (upstream names) of this agent; default one pool, `default`. */
+  pools?: readonly string[];
+  attribution?: AttributionSettings;
+}): MetricsCatalogue {
   const { sources, models, tenants, clock } = opts;
-  // (model, tenant) pairs whose outcome series exist; bounded by the two bounders.
+  const pools = opts.pools?.length ? opts.pools : ['default'];
+  // (pool, model, tenant) triples whose outcome series exist; bounded by the configuration and the two bounders.
   const seenPairs = new Map<string, Set<string>>();
   // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
   // scrapes (recomputing it each time would jitter by the clocks' drift).
@@ -108,12 +122,12 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     },
   });
 
-  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'outcome'], registers: [registry] });
+  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant, pool and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry] });
   const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
   const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
   const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });
-  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant and type (prompt, completion).', labelNames: ['model', 'tenant', 'type'], registers: [registry] });
-  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant'], registers: [registry] });
+  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant, pool and type (prompt, completion).', labelNames: ['model', 'tenant', 'pool', 'type'], registers: [registry] });
+  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
     collect() {
@@ -123,8 +137,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       this.inc(Number.isFinite(j) && j > 0 ? j : 0);
     },
   });
-  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant'], registers: [registry] });
-  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant'], registers: [registry] });
+  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
+  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
   new Gauge({
     name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
     collect() { this.set(sources.inFlight()); },
@@ -171,7 +185,31 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       this.inc(sources.recordsWriteErrors?.() ?? 0);
     },
   });
+  // When this agent's counters started from zero: a report tells a restart (a counter reset) from the
+  // change of this value even where the restarted counter has already passed its old value.
+  const startTimeS = clock.wallMs() / 1000;
+  new Gauge({
+    name: 'inferwatt_start_time_seconds', help: 'Unix time at which this agent\'s counters started from zero, seconds.', registers: [registry],
+    collect() { this.set(startTimeS); },
+  });
+  const attribution = opts.attribution;
+  if (attribution) {
+    new Gauge({
+      name: 'inferwatt_attribution_info', help: 'Attribution settings in use (value 1): policy (time, tokens) and idle (unattributed, amortize).',
+      labelNames: ['policy', 'idle'], registers: [registry],
+      collect() { this.reset(); this.set({ policy: attribution.policy, idle: attribution.idle }, 1); },
+    });
+  }
   const upstreamErrors = new Counter({ name: 'inferwatt_upstream_errors_total', help: 'Requests the proxy could not complete because of the upstream, by reason.', labelNames: ['reason'], registers: [registry] });
+  new Gauge({
+    name: 'inferwatt_upstream_up', help: 'Whether each upstream accepted a TCP connection at the last probe (1) or not (0); not part of the agent\'s readiness.',
+    labelNames: ['upstream'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of sources.upstreams?.() ?? []) if (u.reachable !== null) this.set({ upstream: u.name }, u.reachable ? 1 : 0);
+    },
+  });
+  const dropped = new Counter({ name: 'inferwatt_proxy_connections_dropped_total', help: 'Client connections the proxy closed at once because proxy.maxConnections were open.', registers: [registry] });
   if (sources.crossCheck) {
     const cc = sources.crossCheck.bind(sources);
     new Gauge({
@@ -194,14 +232,15 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   // for each allow-listed tenant, or else for `unknown` (no tenant header: the tenant of every request
   // where no tenants are configured). Other pairs get theirs at their first record.
   const startTenants = tenants.allowList().length ? tenants.allowList() : [UNKNOWN_LABEL];
-  for (const model of models.allowList()) for (const tenant of startTenants) ensurePair(model, tenant);
+  for (const pool of pools) for (const model of models.allowList()) for (const tenant of startTenants) ensurePair(pool, model, tenant);
 
-  function ensurePair(model: string, tenant: string): void {
-    let ts = seenPairs.get(model);
-    if (!ts) seenPairs.set(model, (ts = new Set()));
+  function ensurePair(pool: string, model: string, tenant: string): void {
+    const key = `${pool}\u0000${model}`;
+    let ts = seenPairs.get(key);
+    if (!ts) seenPairs.set(key, (ts = new Set()));
     if (ts.has(tenant)) return;
     ts.add(tenant);
-    for (const o of OUTCOMES) requests.inc({ model, tenant, outcome: o }, 0);
+    for (const o of OUTCOMES) requests.inc({ model, tenant, pool, outcome: o }, 0);
   }
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
@@ -211,23 +250,30 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   return {
     registry,
     observeRecord(rec) {
+      // A model or tenant takes a label slot only once the upstream has served it (label-bounder.ts).
+      if (admitsLabels(rec)) {
+        models.admit(rec.model);
+        tenants.admit(rec.tenant);
+      }
       const model = models.label(rec.model);
       const tenant = tenants.label(rec.tenant);
-      ensurePair(model, tenant);
+      const pool = rec.pool;
+      ensurePair(pool, model, tenant);
       const outcome: Outcome = rec.outcome;
-      requests.inc({ model, tenant, outcome });
+      requests.inc({ model, tenant, pool, outcome });
       // The exemplar carries the request id (never a label): Grafana links a bucket to /api/requests/:id.
       const ex = { request_id: rec.id } as unknown as Record<'model', string>;
       energyHist.observe({ labels: { model }, value: rec.energyJ.total, exemplarLabels: ex });
       co2eHist.observe({ labels: { model }, value: rec.co2eGrams, exemplarLabels: ex });
       waterHist.observe({ labels: { model }, value: rec.waterLiters.total, exemplarLabels: ex });
-      if (rec.promptTokens !== null) tokens.inc({ model, tenant, type: 'prompt' }, rec.promptTokens);
-      if (rec.completionTokens !== null) tokens.inc({ model, tenant, type: 'completion' }, rec.completionTokens);
-      attributed.inc({ model, tenant }, rec.energyJ.total);
-      co2e.inc({ model, tenant }, rec.co2eGrams);
-      water.inc({ model, tenant }, rec.waterLiters.total);
+      if (rec.promptTokens !== null) tokens.inc({ model, tenant, pool, type: 'prompt' }, rec.promptTokens);
+      if (rec.completionTokens !== null) tokens.inc({ model, tenant, pool, type: 'completion' }, rec.completionTokens);
+      attributed.inc({ model, tenant, pool }, rec.energyJ.total);
+      co2e.inc({ model, tenant, pool }, rec.co2eGrams);
+      water.inc({ model, tenant, pool }, rec.waterLiters.total);
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
+    connectionDropped() { dropped.inc(); },
     render(accept) {
       const open = typeof accept === 'string' && accept.includes('application/openmetrics-text');
       const run = async () => {

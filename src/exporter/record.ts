@@ -1,4 +1,5 @@
 import type { AttributedRequest } from '../attribution/types.js';
+import type { RequestNote } from '../core/request-notes.js';
 import type { Factors, Impacts as ImpactsOfEnergy } from '../impacts/types.js';
 
 /** The factors a record was converted with (DESIGN §4 request record). */
@@ -7,14 +8,24 @@ export type RecordFactors = Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' |
 /** The CO2e and water of one request (impacts' conversion), plus the optional embodied share. */
 export type Impacts = ImpactsOfEnergy & { embodiedCo2eGrams?: number };
 
+/** What a record says beyond the ledger's fields, when there is something to say (the proxy's note). */
+export interface RecordNote {
+  /** Why the outcome is not `ok` (the proxy's OutcomeReason: `upstream_idle_timeout`, `client_closed`, `shutdown`, …). */
+  outcomeReason?: string;
+  /** The W3C trace context the request came with (`traceparent`): its trace id and the caller's span id. */
+  traceId?: string;
+  spanId?: string;
+}
+
 /**
  * A finished request as the API and the JSONL file show it (DESIGN §4): the ledger's fields less its
  * monotonic times, plus impacts and the factors they came from. Never holds prompts or completions.
- * Beyond the contract, for researchers: the upstream `pool`, the `api` family, `energyByDeviceJ`.
+ * Beyond the contract, for researchers: the upstream `pool`, the `api` family, `energyByDeviceJ`, and
+ * when known `outcomeReason`, `traceId` and `spanId`.
  */
-export type RequestRecord = Omit<AttributedRequest, 'startMs' | 'endMs'> & Impacts & { factors: RecordFactors };
+export type RequestRecord = Omit<AttributedRequest, 'startMs' | 'endMs'> & Impacts & { factors: RecordFactors } & RecordNote;
 
-export function toRecord(a: AttributedRequest, impacts: Impacts, factors: RecordFactors): RequestRecord {
+export function toRecord(a: AttributedRequest, impacts: Impacts, factors: RecordFactors, note?: RequestNote): RequestRecord {
   return {
     id: a.id,
     model: a.model,
@@ -37,5 +48,7 @@ export function toRecord(a: AttributedRequest, impacts: Impacts, factors: Record
     api: a.api,
     energyByDeviceJ: a.energyByDeviceJ,
     ...(impacts.embodiedCo2eGrams !== undefined ? { embodiedCo2eGrams: impacts.embodiedCo2eGrams } : {}),
+    ...(note?.reason !== undefined ? { outcomeReason: note.reason } : {}),
+    ...(note?.traceId !== undefined ? { traceId: note.traceId, spanId: note.spanId } : {}),
   };
 }

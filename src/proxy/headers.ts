@@ -67,3 +67,22 @@ export function rawHeader(raw: readonly string[], lowerName: string): string | u
   }
   return undefined;
 }
+
+/**
+ * A header value as the client meant it. node:http reads header bytes as latin1, while clients (curl,
+ * browsers, most HTTP libraries given a non-ASCII string) send UTF-8: `té` arrives as `tÃ©`. A value
+ * with bytes above 0x7F is read again as UTF-8 when it is valid UTF-8, and kept as latin1 otherwise (a
+ * client that did send latin1, as node:http's own client does). ASCII, the usual case, is returned as is.
+ */
+export function headerText(value: string): string {
+  let i = 0;
+  while (i < value.length && value.charCodeAt(i) < 0x80) i++;
+  if (i === value.length) return value;
+  try {
+    return UTF8_STRICT.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });

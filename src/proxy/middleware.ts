@@ -33,13 +33,17 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
+import type { RequestNoteSink } from '../core/request-notes.js';
 import { REQUEST_ID_HEADER } from './forward.js';
+import { headerText } from './headers.js';
+import { parseTraceparent } from './trace-context.js';
 import { recognizeApi } from './routes.js';
 import { createResponseTap, type ResponseTap, type TapResult } from './tap.js';
 import { openWindow, outcomeOf } from './window.js';
 
 export interface MiddlewareOptions {
-  tracker: RequestTracker;
+  /** `agent.tracker`; with its `note` method the records also get trace context and outcome reasons. */
+  tracker: RequestTracker & Partial<RequestNoteSink>;
   clock: Clock;
   /** Pool (upstream name) the requests belong to. Default `default`. */
   pool?: string;
@@ -83,8 +87,11 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
     const q = url.indexOf('?');
     const api = recognizeApi(method, q < 0 ? url : url.slice(0, q));
     const t = req.headers[tenantHeader];
-    const tenant = (Array.isArray(t) ? t[0] : t)?.slice(0, 128);
+    const rawTenant = Array.isArray(t) ? t[0] : t;
+    const tenant = rawTenant ? headerText(rawTenant).slice(0, 128) : undefined;
     const win = openWindow(tracker, clock, logger, { id, pool, startMs, method, ...(api ? { api } : {}), ...(tenant ? { tenant } : {}) });
+    const trace = parseTraceparent(req.headers.traceparent);
+    if (trace !== undefined) win.trace(trace.traceId, trace.spanId);
     if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, id);
 
     const body = req.body as { model?: unknown; stream?: unknown } | undefined;

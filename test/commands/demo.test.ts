@@ -42,7 +42,7 @@ describe('inferwatt demo', () => {
     expect(out).toMatch(/1 billion users × 10 queries a day would use [\d.]+ TWh and emit [\d,]+ tCO2e a year \(FR grid/);
 
     expect(scraped!.metrics).toMatch(/^inferwatt_device_power_watts\{device="sim-gpu0",kind="gpu",method="simulated"\} [\d.]+$/m);
-    expect(scraped!.metrics).toMatch(/^inferwatt_requests_total\{model="[^"]+",tenant="team-[1-3]",outcome="ok"\} [1-9]/m);
+    expect(scraped!.metrics).toMatch(/^inferwatt_requests_total\{model="[^"]+",tenant="team-[1-3]",pool="default",outcome="ok"\} [1-9]/m);
     expect(scraped!.records.requests.length).toBeGreaterThanOrEqual(2);
     expect(scraped!.records.requests[0]!.energyJ.total).toBeGreaterThan(0);
   }, 60_000);

@@ -69,6 +69,10 @@ export interface StartPrometheusOptions {
    * fleet's cluster Prometheus adds as an external label and federation or remote write carries.
    */
   targetLabels?: Record<string, string>;
+  /** global.external_labels: what a fleet's cluster Prometheus adds to everything it federates or remote-writes. */
+  externalLabels?: Record<string, string>;
+  /** More scrape jobs (a global Prometheus's `/federate` job), as prometheus.yml has them. */
+  extraScrapeConfigs?: Record<string, unknown>[];
   /** Rule files to load (absolute or relative to the repository root). */
   ruleFiles?: string[];
   scrapeIntervalS?: number;
@@ -116,9 +120,12 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
   const ruleFiles = (opts.ruleFiles ?? []).map((f) => resolve(f));
   // JSON is YAML: no YAML writer needed, and paths with odd characters stay quoted.
   const config = {
-    global: { scrape_interval: `${scrape}s`, scrape_timeout: `${scrape}s`, evaluation_interval: `${evaluation}s` },
+    global: { scrape_interval: `${scrape}s`, scrape_timeout: `${scrape}s`, evaluation_interval: `${evaluation}s`, ...(opts.externalLabels ? { external_labels: opts.externalLabels } : {}) },
     rule_files: ruleFiles,
-    scrape_configs: [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets, ...(opts.targetLabels ? { labels: opts.targetLabels } : {}) }] }],
+    scrape_configs: [
+      ...(opts.targets.length ? [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets, ...(opts.targetLabels ? { labels: opts.targetLabels } : {}) }] }] : []),
+      ...(opts.extraScrapeConfigs ?? []),
+    ],
   };
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, JSON.stringify(config, null, 2));

@@ -34,6 +34,15 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
 };
 
 /**
+ * Metrics beyond that table that the exporter always registers: the proxy's view of its upstreams (a TCP
+ * probe: reachable or not) and of its clients (connections closed at once past proxy.maxConnections).
+ */
+export const PROXY_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_upstream_up: 'gauge',
+  inferwatt_proxy_connections_dropped_total: 'counter',
+};
+
+/**
  * Metrics beyond DESIGN §4's table that the exporter registers only in a mode: in cross-check mode
  * (`--gpu-cross-check`, issue 7) each GPU's energy over the span both the NVML counter and nvidia-smi
  * cover, by method. Dashboards and rules may use them; dashboards.test.ts checks the exporter
@@ -58,6 +67,16 @@ export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histog
   inferwatt_ledger_pending_records: 'gauge',
   inferwatt_proxy_tap_failures_total: 'counter',
   inferwatt_proxy_tracker_failures_total: 'counter',
+};
+
+/**
+ * Metrics beyond DESIGN §4's table that `inferwatt report` reads (docs/report.md): when each agent's
+ * counters started (restarts are told apart from it even where a restarted counter has passed its old
+ * value) and the attribution settings the figures came from.
+ */
+export const REPORT_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_start_time_seconds: 'gauge',
+  inferwatt_attribution_info: 'gauge',
 };
 
 /** Series Prometheus makes itself for every target. */
@@ -92,7 +111,7 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
   if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
   if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;

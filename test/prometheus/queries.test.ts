@@ -71,6 +71,8 @@ beforeAll(async () => {
       unattributedJ: () => 90 * elapsedS(),
       inFlight: () => 1,
       factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
+      // The upstream accepts the agent's probe: well away from InferwattUpstreamDown.
+      upstreams: () => [{ name: 'default', reachable: true }],
       // Cross-check mode (--gpu-cross-check): the GPU's 300 W by the counter, and nvidia-smi's
       // integration 3 % lower (291 W), under the 10 % alert threshold.
       crossCheck: () => { const s = elapsedS(); return [{ device: 'gpu0', nvmlJ: 300 * s, nvidiaSmiJ: 291 * s }]; },

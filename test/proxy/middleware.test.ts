@@ -28,6 +28,25 @@ async function serve(handler: http.RequestListener): Promise<string> {
 }
 
 describe('inferwattMiddleware', () => {
+  it('notes the caller\'s W3C trace context and a 5xx\'s reason for the record, and reads a UTF-8 tenant header as UTF-8', async () => {
+    const tracker = createRecordingTracker();
+    const clock = createFakeClock(1000);
+    const mw = inferwattMiddleware({ tracker, clock });
+    const url = await serve((req, res) => mw(req, res, () => {
+      res.writeHead(req.url === '/fail' ? 503 : 200, { 'content-type': 'application/json' });
+      res.end('{}');
+    }));
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    // The UTF-8 bytes of `équipe`, as curl sends them (node:http's client writes header strings as latin1
+    // when the body is a Buffer).
+    const ok = await rawRequest(url, { path: '/v1/chat/completions', headers: { traceparent: tp, 'x-inferwatt-tenant': Buffer.from('équipe', 'utf8').toString('latin1') }, body: Buffer.from('{}') });
+    const fail = await rawRequest(url, { path: '/fail', body: '{}' });
+    await tracker.windowsEnded(2);
+    expect(tracker.byId(ok.headers['x-inferwatt-request-id'] as string)!.start.tenant).toBe('équipe');
+    expect(tracker.notes.get(ok.headers['x-inferwatt-request-id'] as string)).toEqual({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' });
+    expect(tracker.notes.get(fail.headers['x-inferwatt-request-id'] as string)).toEqual({ reason: 'status_5xx' });
+  });
+
   it('express app streaming SSE: bytes unchanged, window with model (from express.json body, then the response) and tokens', async () => {
     const tracker = createRecordingTracker();
     const clock = createFakeClock(1000);

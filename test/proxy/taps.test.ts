@@ -169,6 +169,23 @@ describe('response tap edge cases', () => {
     expect(got(r)).toEqual({ model: 'qwen2.5-0.5b', promptTokens: 5, completionTokens: 2, errorSeen: false });
   });
 
+  // TGI 3 /generate_stream with details: no recorded stream carrying `input_length` is in the corpus
+  // (test/fixtures/llm-responses/SOURCES.md: the TGI 3 stream there has `details: null`); this body is
+  // SYNTHETIC, shaped after the stream details of TGI's spec as huggingface_hub generates its types from
+  // it (src/huggingface_hub/inference/_generated/types/text_generation.py,
+  // TextGenerationStreamOutputStreamDetails: finish_reason, generated_tokens, input_length, seed) and the
+  // framing of the recorded TGI streams.
+  it('TGI 3 /generate_stream (synthetic): the final event\'s details.input_length is the prompt\'s token count', async () => {
+    const body = Buffer.from(
+      'data: {"index":1,"token":{"id":1820,"text":" the","logprob":-0.5,"special":false},"generated_text":null,"details":null}\n\n' +
+        'data: {"index":2,"token":{"id":1917,"text":" world","logprob":-0.3,"special":false},"generated_text":" the world","details":{"finish_reason":"length","generated_tokens":2,"input_length":7,"seed":null}}\n\n',
+    );
+    const c = { file: 'x', path: '/generate_stream', api: 'tgi.generate_stream' as const, model: undefined, prompt: undefined, completion: undefined };
+    for (const chunks of [[body], splitBytes(body, 11)]) {
+      expect(got(await runTap(c, chunks, { contentType: 'text/event-stream' }))).toEqual({ model: undefined, promptTokens: 7, completionTokens: 2, errorSeen: false });
+    }
+  });
+
   it('an unsupported Content-Encoding leaves the body unread, tokens unknown', async () => {
     const tap = createResponseTap({ api: 'openai.chat', contentType: 'application/json', contentEncoding: 'zstd', maxParseBytes: 1 << 20 });
     tap.write(Buffer.from('garbage'));

@@ -12,7 +12,8 @@ const M_FIRST_BYTE = 3;
 const M_STATUS = 4;
 const M_PROMPT = 5;
 const M_COMPLETION = 6;
-const M_LATE = 7;
+/** Bits: 1 late, 2 learned (weighed by learned costs). */
+const M_FLAGS = 7;
 const M_FIELDS = 8;
 const EMPTY_F64 = new Float64Array(0);
 
@@ -27,7 +28,7 @@ const unNaN = (v: number): number | undefined => (Number.isNaN(v) ? undefined : 
  * a per-device array, ~0.6 KB with its map entry) but as what their record needs, by column:
  *
  *   ids / models / tenants / apis / outcomes / slots:  one array entry per member
- *   nums:  [ startWall start end firstByte status prompt completion late | J dev0 .. J devD-1 ] per member
+ *   nums:  [ startWall start end firstByte status prompt completion flags | J dev0 .. J devD-1 ] per member
  *
  * a Float64Array the garbage collector does not trace (0.64 → 0.37 KB held per waiting record,
  * docs/bench.md). The window registry names the AmortWin itself for their ids, so pending() answers.
@@ -72,6 +73,7 @@ class MemberView {
   status: number | undefined = undefined;
   prompt: number | undefined = undefined;
   completion: number | undefined = undefined;
+  learned = false;
 }
 
 /**
@@ -185,7 +187,7 @@ class AmortizeSink implements PoolIdle {
     nums[o + M_STATUS] = orNaN(w.status);
     nums[o + M_PROMPT] = orNaN(w.prompt);
     nums[o + M_COMPLETION] = orNaN(w.completion);
-    nums[o + M_LATE] = w.late ? 1 : 0;
+    nums[o + M_FLAGS] = (w.late ? 1 : 0) | (w.learned ? 2 : 0);
     for (let i = 0; i < D; i++) nums[o + M_FIELDS + i] = act[i]!;
     P.dropVec(act);
     w.activeJ = undefined;
@@ -219,6 +221,7 @@ class AmortizeSink implements PoolIdle {
     m.status = unNaN(nums[o + M_STATUS]!);
     m.prompt = unNaN(nums[o + M_PROMPT]!);
     m.completion = unNaN(nums[o + M_COMPLETION]!);
+    m.learned = (nums[o + M_FLAGS]! & 2) !== 0;
     const act = P.takeVec();
     for (let i = 0; i < P.deviceCount; i++) act[i] = nums[o + M_FIELDS + i]!;
     return act;
@@ -248,7 +251,7 @@ class AmortizeSink implements PoolIdle {
     const weighted = activeTotal > 0 && idleV !== undefined;
     if (!weighted) this.ctx.books.addUnattributed(idleTotal);
     for (let j = 0; j < count; j++) {
-      const late = am.nums[j * (M_FIELDS + D) + M_LATE] === 1;
+      const late = (am.nums[j * (M_FIELDS + D) + M_FLAGS]! & 1) !== 0;
       let share: number[] | undefined;
       if (weighted) {
         const f = this.memberSum(am, j) / activeTotal;

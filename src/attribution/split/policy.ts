@@ -1,8 +1,12 @@
 import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
+import type { EnergyTimeline } from '../../energy/types.js';
 import type { Books } from '../books.js';
+import type { LearnOptions, PoolCostReport } from '../learn/pool-learner.js';
 import type { PoolState } from '../pool-state.js';
 import type { AttributionPolicy } from '../types.js';
 import type { Win } from '../window.js';
+import { createLearnedSplit } from './learned.js';
 import { createTimeSplit } from './time.js';
 import { createTokensSplit } from './tokens.js';
 
@@ -39,11 +43,15 @@ export interface PoolSplit {
   energySoFar(w: Win, out: number[]): void;
   /** Segments held for windows still open (0 for a policy that holds nothing). */
   held(): number;
+  /** w's first byte, while w is active: only for a policy with `phases` (the ledger cuts time there). */
+  phase?(w: Win): void;
 }
 
 export interface SplitContext {
   readonly clock: Clock;
   readonly books: Books;
+  readonly timeline: EnergyTimeline;
+  readonly logger: Logger;
   /** Window w's active energy per device is final (see PoolSplit). */
   activeFinal(P: PoolState, w: Win, act: number[]): void;
 }
@@ -55,13 +63,23 @@ export interface SplitOptions {
   readonly maxHeldSegments: number;
   /** `tokens`: longest a segment is held for open windows' token counts, ms. */
   readonly maxHoldMs: number;
+  /** `learned`: how the token costs are learned. */
+  readonly learn: LearnOptions;
+  /** `learned`: where the learned state survives restarts (null: it does not). */
+  readonly learnStateFile: string | null;
 }
 
 export interface SplitPolicy {
   readonly name: AttributionPolicy;
   /** Running integrals per device that its PoolSplits keep in PoolState.integrals. */
   readonly integralsPerDevice: number;
+  /** Its weights change at a window's first byte: the ledger then also cuts time there and calls PoolSplit.phase. */
+  readonly phases: boolean;
   forPool(P: PoolState): PoolSplit;
+  /** Learned token costs per pool (`learned` only). */
+  report?(): PoolCostReport[];
+  /** At shutdown (after the ledger's flush): persists what must survive a restart. */
+  flush?(): void;
 }
 
 export type SplitPolicyFactory = (ctx: SplitContext, opts: SplitOptions) => SplitPolicy;
@@ -70,7 +88,11 @@ export type SplitPolicyFactory = (ctx: SplitContext, opts: SplitOptions) => Spli
 export const SPLIT_POLICIES: Readonly<Record<AttributionPolicy, SplitPolicyFactory>> = {
   time: createTimeSplit,
   tokens: createTokensSplit,
+  learned: createLearnedSplit,
 };
+
+/** The names `--attribution` accepts. */
+export const SPLIT_POLICY_NAMES = Object.keys(SPLIT_POLICIES) as [AttributionPolicy, ...AttributionPolicy[]];
 
 export function createSplitPolicy(name: AttributionPolicy, ctx: SplitContext, opts: SplitOptions): SplitPolicy {
   return SPLIT_POLICIES[name](ctx, opts);

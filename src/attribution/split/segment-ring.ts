@@ -2,8 +2,9 @@ import type { Win } from '../window.js';
 import { zeros } from '../vectors.js';
 
 /**
- * A run of pieces with one set of active windows (one per window start or end, not one per sample), held
- * by the `tokens` policy until the token counts of its windows are known (split/tokens.ts).
+ * A run of pieces with one set of active windows (one per window start, end or first byte, not one per
+ * sample), held by the `tokens` and `learned` policies until the weights of its windows are known
+ * (split/held-split.ts).
  *
  * What a segment knows of its active windows is counts and sums, never a list: `base*` as the segment
  * opened, plus the changes that windows ending later apply to a range of held segments as a difference
@@ -11,6 +12,7 @@ import { zeros } from '../vectors.js';
  *   open:      active windows whose end has not come (unknown-token so far)
  *   known:     active windows with known token counts;  knownPos: those with a density > 0
  *   density:   the sum of the known windows' densities
+ *   learned, learnedPos, learnedDensity: the same of learned windows (`learned` policy)
  */
 export class Seg {
   seq = 0;
@@ -18,12 +20,17 @@ export class Seg {
   baseOpen = 0; baseKnown = 0; baseKnownPos = 0; baseDensity = 0;
   addOpen = 0; addKnown = 0; addKnownPos = 0; addDensity = 0;
   subOpen = 0; subKnown = 0; subKnownPos = 0; subDensity = 0;
+  baseLearned = 0; baseLearnedPos = 0; baseLearnedDensity = 0;
+  addLearned = 0; addLearnedPos = 0; addLearnedDensity = 0;
+  subLearned = 0; subLearnedPos = 0; subLearnedDensity = 0;
   closed = false;
   closedAtMs = 0;
   /** Windows whose first segment follows this one: they copy the integrals when this one is split. */
   starters: Win[] = [];
   /** Windows whose last segment this is. */
   enders: Win[] = [];
+  /** Windows whose first segment after their first byte follows this one: they copy the integrals when this one is split. */
+  phasers: Win[] = [];
   /** Its energy per device. */
   energyJ: number[];
   constructor(devices: number) {
@@ -35,10 +42,15 @@ export class Seg {
     this.baseOpen = open; this.baseKnown = known; this.baseKnownPos = knownPos; this.baseDensity = density;
     this.addOpen = 0; this.addKnown = 0; this.addKnownPos = 0; this.addDensity = 0;
     this.subOpen = 0; this.subKnown = 0; this.subKnownPos = 0; this.subDensity = 0;
+    this.addLearned = 0; this.addLearnedPos = 0; this.addLearnedDensity = 0;
+    this.subLearned = 0; this.subLearnedPos = 0; this.subLearnedDensity = 0;
     this.closed = false;
     this.closedAtMs = 0;
     const e = this.energyJ;
     for (let i = 0; i < e.length; i++) e[i] = 0;
+  }
+  initLearned(learned: number, learnedPos: number, learnedDensity: number): void {
+    this.baseLearned = learned; this.baseLearnedPos = learnedPos; this.baseLearnedDensity = learnedDensity;
   }
 }
 

@@ -55,5 +55,5 @@ class TimeSplit implements PoolSplit {
 }
 
 export function createTimeSplit(ctx: SplitContext): SplitPolicy {
-  return { name: 'time', integralsPerDevice: 1, forPool: (P) => new TimeSplit(P, ctx) };
+  return { name: 'time', integralsPerDevice: 1, phases: false, forPool: (P) => new TimeSplit(P, ctx) };
 }

@@ -102,7 +102,7 @@ describe('inferwatt run in front of llama.cpp', () => {
     const body = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
     const sample = (prefix: string) => Number(body.split('\n').find((l) => l.startsWith(prefix))?.split(' ').at(-1));
     // This file's requests so far: the plain one (16), the streamed one (24) and these three.
-    expect(sample(`inferwatt_tokens_total{model="${ENGINE_MODEL}",tenant="unknown",type="completion"}`)).toBe(16 + 24 + lengths.reduce((a, b) => a + b, 0));
-    expect(sample(`inferwatt_tokens_total{model="${ENGINE_MODEL}",tenant="unknown",type="prompt"}`)).toBe(2 * promptTokens + recs.reduce((a, r) => a + r.promptTokens!, 0));
+    expect(sample(`inferwatt_tokens_total{model="${ENGINE_MODEL}",tenant="unknown",pool="default",type="completion"}`)).toBe(16 + 24 + lengths.reduce((a, b) => a + b, 0));
+    expect(sample(`inferwatt_tokens_total{model="${ENGINE_MODEL}",tenant="unknown",pool="default",type="prompt"}`)).toBe(2 * promptTokens + recs.reduce((a, r) => a + r.promptTokens!, 0));
   });
 });

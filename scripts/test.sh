@@ -7,6 +7,8 @@ npm ci --no-audit --no-fund
 if [ -f scripts/install-prometheus.sh ]; then bash scripts/install-prometheus.sh; fi
 # Chromium (Debian's) for the HTML report test, which opens the report in a real headless browser.
 if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
+# The real inference engine of test/engine/ (node-llama-cpp, CPU binary): its own folder and lockfile.
+bash scripts/install-engine.sh
 npm run build
 npm run typecheck
 mkdir -p .tmp

@@ -85,7 +85,7 @@ beforeAll(async () => {
       proxy: () => ({ tapFailures: 0, trackerFailures: 0 }),
       // The learned policy's costs for both models (ready), as a pool learner reports them.
       tokenCosts: () => [{
-        pool: 'default', baselineW: 95, baselineSe: 3, rows: 250, skipped: 0,
+        pool: 'default', baselineW: 95, baselineSe: 3, rows: 250, r2: 0.97, skipped: 0,
         models: [
           { model: 'chat-model', promptJ: 0.05, promptSe: 0.004, completionJ: 0.6, completionSe: 0.02, cachedJ: 0, cachedSe: null, samples: 240, ready: true, source: 'fit' },
           { model: 'embed-model', promptJ: 0.01, promptSe: 0.001, completionJ: 0.02, completionSe: 0.01, cachedJ: 0, cachedSe: null, samples: 120, ready: false, source: 'none' },

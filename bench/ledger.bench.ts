@@ -63,10 +63,9 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
   const clock = createFakeClock(0);
   const timeline = createEnergyTimeline({ devices });
   let ledger: Ledger | undefined;
-  let finished = 0;
   let tracker: RequestTracker;
   if (policy === 'noop') {
-    const h: WindowHandle = { id: '', firstByte() {}, update() {}, end() { finished++; } };
+    const h: WindowHandle = { id: '', firstByte() {}, update() {}, end() {} };
     tracker = { open: () => h, inFlight: () => 0 };
   } else {
     // `learned`: costs for the four models as priors, so windows are weighed by learned power from the
@@ -74,7 +73,7 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
     // learner runs all the same, its equations and fit included in the figure.
     const priors = MODELS.map((model, i) => ({ model, promptJ: 0.01 * (i + 1), completionJ: 0.2 * (i + 1) }));
     ledger = createLedger({ timeline, clock, logger: silentLogger, pools: { default: devices.map((d) => d.id) }, policy, idle, learn: { priors } });
-    ledger.onFinal(() => { finished++; });
+    ledger.onFinal(() => {});
     tracker = ledger;
   }
   const r = lcg(42);

@@ -46,6 +46,7 @@ export function clearList(a: unknown[]): void {
 export function makeByDevice(ids: readonly string[]): (v: readonly number[]) => Record<string, number> {
   try {
     const body = `return {${ids.map((id, i) => `${JSON.stringify(id)}: v[${i}]`).join(', ')}};`;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from JSON-encoded ids only; see above
     return new Function('v', body) as (v: readonly number[]) => Record<string, number>;
   } catch {
     return (v) => {

@@ -62,9 +62,10 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
     await sim.close();
     throw err;
   }
-  let moved: string[];
   const chosen = (flag: string) => argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) || io.env[envName(flag)] !== undefined;
-  ({ loaded, moved } = await freeDefaultPorts(loaded, { listen: chosen('listen'), metricsListen: chosen('metrics-listen') }));
+  const freed = await freeDefaultPorts(loaded, { listen: chosen('listen'), metricsListen: chosen('metrics-listen') });
+  loaded = freed.loaded;
+  const moved = freed.moved;
   const duration = extra.duration === undefined ? undefined : Number(extra.duration);
   const concurrency = extra.concurrency === undefined ? 6 : Number(extra.concurrency);
   const logger = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, write: (l) => io.stderr(l + '\n') });

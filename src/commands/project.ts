@@ -106,7 +106,7 @@ async function projectCommand(argv: readonly string[], io: CommandIo): Promise<n
     else n[flag] = v;
   }
   const given = (k: string) => values[k] !== undefined;
-  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k]) : undefined);
   const preset = str('preset');
   if (preset !== undefined && preset !== 'article') problems.push(`--preset: "${preset}" is unknown (known: article)`);
   const base = preset === 'article' ? articleInputs() : undefined;

@@ -138,7 +138,7 @@ export async function runReportCommand(argv: readonly string[], io: ReportIo): P
     const text = renderReport(report, format as ReportFormat);
     if (values.out !== undefined) {
       await writeFile(values.out as string, text);
-      io.stderr(`inferwatt report: wrote ${values.out} (${format}, ${report.groups.length} group${report.groups.length === 1 ? '' : 's'}, ${report.totals.requests} requests)\n`);
+      io.stderr(`inferwatt report: wrote ${String(values.out)} (${format}, ${report.groups.length} group${report.groups.length === 1 ? '' : 's'}, ${report.totals.requests} requests)\n`);
     } else io.stdout(text);
     return 0;
   } catch (err) {

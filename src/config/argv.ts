@@ -1,4 +1,4 @@
-import { CONFIG_FLAGS, type FlagSpec } from './flags.js';
+import { CONFIG_FLAGS } from './flags.js';
 
 export interface ExtraFlag {
   readonly flag: string;
@@ -21,7 +21,7 @@ export interface ParsedArgv {
 export function parseArgv(argv: readonly string[], extra: readonly ExtraFlag[] = [], opts: { configFlags?: boolean } = {}): ParsedArgv {
   const specs = new Map<string, { type: string }>();
   if (opts.configFlags !== false) {
-    for (const f of CONFIG_FLAGS as readonly FlagSpec[]) specs.set(f.flag, { type: f.type });
+    for (const f of CONFIG_FLAGS) specs.set(f.flag, { type: f.type });
     specs.set('config', { type: 'string' });
   }
   for (const f of extra) specs.set(f.flag, { type: f.type });

@@ -34,7 +34,7 @@ export function configFromArgv(
   if (parsed.positionals.length && !opts.allowPositionals) problems.push(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
   problems.push(...(opts.check?.(extra, parsed.positionals) ?? []));
   let loaded: LoadedConfig | undefined;
-  let warnings: readonly string[] = [];
+  let warnings: readonly string[];
   try {
     loaded = loadConfig({ flags, env: opts.env, ...(typeof parsed.flags.config === 'string' ? { configFile: parsed.flags.config } : {}) });
     warnings = loaded.warnings;

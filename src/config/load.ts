@@ -34,7 +34,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 function merge(base: Obj, over: Obj): Obj {
   const out: Obj = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = isObj(v) && isObj(base[k]) ? merge(base[k] as Obj, v) : v;
+    out[k] = isObj(v) && isObj(base[k]) ? merge(base[k], v) : v;
   }
   return out;
 }
@@ -100,7 +100,7 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const sources: string[] = ['defaults'];
-  let merged: Obj = structuredClone(DEFAULTS) as unknown as Obj;
+  let merged: Obj = structuredClone(DEFAULTS);
 
   const layerFile = (file: string, label: string) => {
     const value = readYaml(file, problems);

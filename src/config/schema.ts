@@ -168,7 +168,6 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
 /** Built-in defaults; config/default.yaml restates them with documentation. */
 export const DEFAULTS: Config = {

@@ -35,6 +35,11 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** `err` itself when it is an Error, else an Error carrying its message (for rejections and causes). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(errorMessage(err));
+}
+
 /** The errno-style code of a Node system error (`ENOENT`, `EACCES`), if any. */
 export function errnoCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

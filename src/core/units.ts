@@ -7,5 +7,3 @@ export const millijoulesToJoules = (mj: number): number => mj / 1e3;
 export const milliwattsToWatts = (mw: number): number => mw / 1e3;
 export const joulesToKWh = (j: number): number => j / J_PER_KWH;
 export const joulesToWh = (j: number): number => j / J_PER_WH;
-export const whToJoules = (wh: number): number => wh * J_PER_WH;
-export const kwhToJoules = (kwh: number): number => kwh * J_PER_KWH;

@@ -200,7 +200,7 @@ export function createSampler(opts: CreateSamplerOptions): Sampler {
       const late = await Promise.race([done, timedOut]);
       cancelWait?.();
       if (late) {
-        const stuck = loops.filter((l) => l.inFlight).map((l) => l.sensor.name);
+        const stuck = loops.filter((l) => l.inFlight !== undefined).map((l) => l.sensor.name);
         log.warn('stopped without waiting for reads still running', { sensors: stuck.join(','), stopTimeoutMs });
       }
     },

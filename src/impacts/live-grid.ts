@@ -114,9 +114,9 @@ export function parseIntensity(provider: LiveGridProvider, body: unknown): numbe
     return v;
   }
   // GB: national {data:[{intensity:{forecast, actual}}]} or regional {data:[{data:[{intensity:{forecast}}]}]}.
-  const first = isObj(body) && Array.isArray(body.data) ? body.data[0] : undefined;
+  const first: unknown = isObj(body) && Array.isArray(body.data) ? body.data[0] : undefined;
   if (!isObj(first)) throw new LiveFetchError('malformed', 'no data[0]');
-  const slot = Array.isArray(first.data) ? first.data[0] : first;
+  const slot: unknown = Array.isArray(first.data) ? first.data[0] : first;
   const intensity = isObj(slot) ? slot.intensity : undefined;
   if (!isObj(intensity)) throw new LiveFetchError('malformed', 'no intensity object');
   // `actual` is null for the latest half hour; the forecast is the API's best value then.

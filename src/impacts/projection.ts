@@ -13,7 +13,6 @@
  *                           taken as facility energy, as Patterson et al. 2021 report GPT-3's 1,287 MWh)
  *   water                 = mL per query, or IT kWh × WUE + facility kWh × EWIF (PUE applied once)
  */
-import { J_PER_WH } from '../core/units.js';
 
 export const DAYS_PER_YEAR = 365;
 /** Global GHG emissions per year used for the share, ≈ 40 Gt CO2e (the article's figure, IEA 2021). */
@@ -174,6 +173,3 @@ export function project(i: ProjectionInputs): ProjectionResult {
     },
   };
 }
-
-/** Mean IT energy per request in Wh from joules (for measured inputs). */
-export const whFromJ = (j: number): number => j / J_PER_WH;

@@ -147,21 +147,21 @@ export async function readPrometheus(opts: PrometheusSourceOptions): Promise<Sou
       ...Object.keys(COUNTERS).map((n) => raw(n)),
     ]);
 
-    for (const s of starts!) { const h = hostOf(s.metric); for (const [t, v] of samples(s)) { h.start.push(t, v); if (t <= period.toMs) h.lastStartS = v; } }
-    for (const s of infos!) {
+    for (const s of starts) { const h = hostOf(s.metric); for (const [t, v] of samples(s)) { h.start.push(t, v); if (t <= period.toMs) h.lastStartS = v; } }
+    for (const s of infos) {
       const h = hostOf(s.metric);
       const m = s.metric;
       const year = m.year ? Number(m.year) : NaN;
       const f = { region: m.region ?? 'world', source: m.source ?? '', year: Number.isFinite(year) ? year : null, pue: Number(m.pue), wue: Number(m.wue), ewif: Number(m.ewif) };
       for (const [t] of samples(s)) h.info.push(t, f);
     }
-    for (const s of intensities!) { const h = hostOf(s.metric); for (const [t, v] of samples(s)) h.intensity.push(t, v); }
-    for (const s of attributions!) hostOf(s.metric).attribution.add(JSON.stringify([s.metric.policy ?? '', s.metric.idle ?? '']));
-    for (const s of devices!) hostOf(s.metric).devices.add(JSON.stringify([s.metric.device ?? '', s.metric.kind ?? '', s.metric.method ?? '']));
+    for (const s of intensities) { const h = hostOf(s.metric); for (const [t, v] of samples(s)) h.intensity.push(t, v); }
+    for (const s of attributions) hostOf(s.metric).attribution.add(JSON.stringify([s.metric.policy ?? '', s.metric.idle ?? '']));
+    for (const s of devices) hostOf(s.metric).devices.add(JSON.stringify([s.metric.device ?? '', s.metric.kind ?? '', s.metric.method ?? '']));
 
     // The idle counter first: it is the agent's heartbeat (one series per agent, every scrape), and
     // the other counters' first values depend on whether the agent was sampled at the period's start.
-    for (const s of idle!) {
+    for (const s of idle) {
       const h = hostOf(s.metric);
       const key = JSON.stringify(['idle', h.key]);
       for (const [t, v] of samples(s)) {

@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { errnoCode, errorMessage } from '../core/errors.js';
+import { asError, errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseQueryNumber } from './nvidia-smi-csv.js';
 
@@ -91,7 +91,7 @@ function viaPackage(): Promise<unknown> {
   const smi = require('node-nvidia-smi') as (cb: SmiCallback) => void;
   return new Promise((resolve, reject) => {
     // node-nvidia-smi calls back with a string when nvidia-smi wrote to stderr.
-    smi((err, data) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(data)));
+    smi((err, data) => (err ? reject(asError(err)) : resolve(data)));
   });
 }
 
@@ -108,7 +108,7 @@ function viaPath(path: string, timeoutMs: number): Promise<unknown> {
 export function parseSmiXml(xml: string): Promise<unknown> {
   const xml2js = require('xml2js') as { parseString(s: string, o: object, cb: (e: unknown, d: unknown) => void): void };
   return new Promise((resolve, reject) => {
-    xml2js.parseString(xml, XML_OPTIONS, (err, data) => (err ? reject(err) : resolve(data)));
+    xml2js.parseString(xml, XML_OPTIONS, (err, data) => (err ? reject(asError(err)) : resolve(data)));
   });
 }
 
@@ -169,7 +169,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     // gives no handle on its child, so a hung `-q -x` is abandoned, not killed.
     const t = setTimeout(() => reject(new Error(`nvidia-smi -q -x timed out after ${ms} ms`)), ms);
     t.unref?.();
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(asError(e)); });
   });
 }
 

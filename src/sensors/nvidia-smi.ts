@@ -78,7 +78,7 @@ export async function probeNvidiaSmi(opts: NvidiaSmiOptions): Promise<ProbeResul
   // 1. Which fields does this driver know? Drop each rejected one and ask again.
   let fields: ProbeField[] = [...PROBE_FIELDS];
   const rejected: string[] = [];
-  let stdout = '';
+  let stdout: string;
   for (;;) {
     const r = await runOnce(path, [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'], opts.clock, probeTimeoutMs);
     if (r.spawnError !== undefined) {

@@ -15,15 +15,11 @@
  * Return codes are nvml.h's `nvmlReturn_t` (checked against NVIDIA's header, API version 12).
  */
 
+// The codes the sensor tells apart; others it reports by number (1 uninitialized, 2 invalid argument,
+// 6 not found, 7 insufficient size, 9 driver not loaded, 13 function not found).
 export const NVML_SUCCESS = 0;
-export const NVML_ERROR_UNINITIALIZED = 1;
-export const NVML_ERROR_INVALID_ARGUMENT = 2;
 export const NVML_ERROR_NOT_SUPPORTED = 3;
 export const NVML_ERROR_NO_PERMISSION = 4;
-export const NVML_ERROR_NOT_FOUND = 6;
-export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
-export const NVML_ERROR_DRIVER_NOT_LOADED = 9;
-export const NVML_ERROR_FUNCTION_NOT_FOUND = 13;
 export const NVML_ERROR_GPU_IS_LOST = 15;
 export const NVML_ERROR_UNKNOWN = 999;
 

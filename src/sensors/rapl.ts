@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { errnoCode, errorMessage } from '../core/errors.js';
+import { asError, errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createHealthTracker } from './health.js';
 import { createZoneCounter, type ZoneCounter } from './rapl-counter.js';
@@ -40,7 +40,7 @@ export const nodePowercapFs: PowercapFs = {
     try {
       return Promise.resolve(readFileSync(p, 'utf8'));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
   },
   readdir: (p) => readdir(p),

@@ -152,11 +152,6 @@ export function createSimulatedSensor(opts: SimulatedSensorOptions): Sensor {
   };
 }
 
-/** The instantaneous power of the simulation for a device kind at load n and time t (for docs and tests). */
-export function simulatedPowerW(idleW: number, maxW: number, n: number, saturateAt: number): number {
-  return idleW + (maxW - idleW) * saturation(n, saturateAt);
-}
-
 export async function probeSimulated(opts: SimulatedSensorOptions): Promise<ProbeResult> {
   const problems = validateSimulatedOptions(opts);
   if (problems.length) return { ok: false, name: 'simulated', reason: problems.join('; ') };

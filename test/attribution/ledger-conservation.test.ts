@@ -54,7 +54,7 @@ const TAIL_MS = 1_000;
 function runSchedule(p: Params) {
   const r = mulberry32(p.seed);
   const kinds: DeviceKind[] = ['gpu', 'cpu', 'dram'];
-  const devs = Array.from({ length: p.devices }, (_, i) => device(`d${i}`, kinds[Math.floor(r() * 3)]!));
+  const devs = Array.from({ length: p.devices }, (_, i) => device(`d${i}`, kinds[Math.floor(r() * 3)]));
   const nPools = Math.min(p.pools, p.devices);
   const pools: Record<string, string[]> = {};
   for (let j = 0; j < nPools; j++) pools[`p${j}`] = [];

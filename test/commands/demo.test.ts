@@ -32,7 +32,7 @@ describe('inferwatt demo', () => {
     expect(code).toBe(0);
     expect(err).not.toMatch(/ERROR/);
 
-    const lines = out.split('\n').filter((l) => / J .* mgCO2e .* mL  (ok|error|aborted)$/.test(l));
+    const lines = out.split('\n').filter((l) => / J .* mgCO2e .* mL {2}(ok|error|aborted)$/.test(l));
     expect(lines.length).toBeGreaterThanOrEqual(4);
     for (const l of lines) {
       const [, joules] = / ([\d.]+) J /.exec(l)!;

@@ -136,7 +136,7 @@ describe('inferwatt report on the command line', () => {
     const text = readFileSync(out, 'utf8');
     expect(text).toMatch(/^# inferwatt report\n/);
     expect(text).toMatch(/\n## Totals\n\n\| model \| tenant \| requests \|/);
-    expect(text).toMatch(/\n\| TOTAL \|  \| 4 \| 48 \| 120 \|/);
+    expect(text).toMatch(/\n\| TOTAL \| {2}\| 4 \| 48 \| 120 \|/);
     expect(text).toMatch(/\n## Method\n[\s\S]*SCI = \(\(E × I\) \+ M\) \/ R/);
   });
 

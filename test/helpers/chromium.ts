@@ -96,7 +96,7 @@ export async function openChromiumPage(opts: { width?: number; height?: number }
     if (m.sessionId !== sessionId) return;
     const p = m.params as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     if (m.method === 'Runtime.consoleAPICalled' && (p.type === 'error' || p.type === 'warning' || p.type === 'assert')) {
-      events.errors.push(`console.${p.type}: ${(p.args as { value?: unknown; description?: string }[]).map((a) => a.value ?? a.description).join(' ')}`);
+      events.errors.push(`console.${p.type}: ${(p.args as { value?: unknown; description?: string }[]).map((a) => (a.value === undefined ? (a.description ?? '') : typeof a.value === 'string' ? a.value : JSON.stringify(a.value))).join(' ')}`);
     }
     if (m.method === 'Runtime.exceptionThrown') events.errors.push(`exception: ${p.exceptionDetails?.exception?.description ?? p.exceptionDetails?.text}`);
     if (m.method === 'Log.entryAdded' && (p.entry.level === 'error' || p.entry.level === 'warning')) events.errors.push(`log.${p.entry.level}: ${p.entry.text} ${p.entry.url ?? ''}`);

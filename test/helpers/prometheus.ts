@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { errorMessage } from '../../src/core/errors.js';
 
 /**
  * A real Prometheus (Debian's `prometheus` package, installed by scripts/install-prometheus.sh) for
@@ -105,7 +106,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
       lastErr = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${errorMessage(lastErr)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -172,7 +173,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
     }, opts.readyTimeoutMs ?? 30_000);
   } catch (err) {
     await stop();
-    throw new Error(`${String(err)}\nprometheus stderr:\n${stderr}`);
+    throw new Error(`${errorMessage(err)}\nprometheus stderr:\n${stderr}`, { cause: err });
   }
 
   return {

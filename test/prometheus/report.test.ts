@@ -267,7 +267,7 @@ describe('inferwatt report from a real Prometheus scraping a real agent', () => 
     const early = await run(['--prometheus', prom.url, '--from', new Date(fromMs - 3_600_000).toISOString(), '--to', new Date(fromMs - 1_800_000).toISOString()]);
     expect(early).toEqual({ rc: 1, err: expect.stringMatching(/no data in range: Prometheus at .* has no inferwatt_unattributed_energy_joules_total samples/) });
     const badMatch = await run(['--prometheus', prom.url, '--match', 'instance=~"("']);
-    expect(badMatch).toEqual({ rc: 2, err: expect.stringMatching(/--match "instance=~\"\(\"" is not a label matcher Prometheus accepts/) });
+    expect(badMatch).toEqual({ rc: 2, err: expect.stringMatching(/--match "instance=~"\("" is not a label matcher Prometheus accepts/) });
     const noAgent = await run(['--prometheus', prom.url, '--match', 'instance="nowhere:1"', '--from', new Date(fromMs).toISOString()]);
     expect(noAgent).toEqual({ rc: 1, err: expect.stringMatching(/no data in range: .* matching \{instance="nowhere:1"\}/) });
     const down = await run(['--prometheus', `http://127.0.0.1:${await freePort()}`]);

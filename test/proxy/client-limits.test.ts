@@ -3,7 +3,7 @@
  * timeout for the whole request (headers and body) that never cuts a long response, and a bound on
  * open connections. Real sockets; the timeouts are set small so the test takes a second, not 60.
  */
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSystemClock } from '../../src/core/clock.js';

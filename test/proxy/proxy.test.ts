@@ -253,7 +253,9 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
 
   it('streams: the first SSE chunk reaches the client before the upstream has finished (no buffering)', async () => {
     const before = rig.upstream.requests.length;
-    let fallback: NodeJS.Timeout | undefined;
+    // If the proxy held the chunk back, nothing would release the upstream: a fallback lets the test fail
+    // instead of hang (set before the request is awaited, or it could never fire).
+    const fallback = setTimeout(() => rig.upstream.release(), 5000);
     const res = await rawRequest(rig.url, {
       path: '/v1/chat/completions',
       headers: { 'x-replay-fixture': 'openai/chat-stream-include-usage-gpt35.sse', 'x-replay-fault': 'hold' },
@@ -264,8 +266,6 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
         rig.upstream.release();
       },
     }).finally(() => clearTimeout(fallback));
-    // If the proxy held the chunk back, nothing would release the upstream: a fallback lets the test fail instead of hang.
-    fallback = setTimeout(() => rig.upstream.release(), 5000);
     expect(res.body.equals(fixtureBody(FIXTURES.find((f) => f.file === 'openai/chat-stream-include-usage-gpt35.sse')!))).toBe(true);
     expect(rig.upstream.requests[before]!.events).toEqual(['first-chunk-sent', 'client-first-chunk', 'finished']);
     await rig.tracker.windowsEnded(rig.tracker.windows.length);
@@ -411,17 +411,19 @@ describe('proxy faults that need their own upstream', () => {
     const clock = createFakeClock();
     let clientBytes = 0;
     // Each event goes out once the client has the previous one, 0.7 s (fake) later: 20 events, 14 s in all.
-    const up = http.createServer(async (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let sent = 0;
-      for (let i = 0; i < 20; i++) {
-        const ev = `data: {"i":${i}}\n\n`;
-        res.write(ev);
-        sent += ev.length;
-        while (clientBytes < sent) await new Promise((r) => setImmediate(r));
-        clock.advance(700);
-      }
-      res.end();
+    const up = http.createServer((_req, res) => {
+      void (async () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let sent = 0;
+        for (let i = 0; i < 20; i++) {
+          const ev = `data: {"i":${i}}\n\n`;
+          res.write(ev);
+          sent += ev.length;
+          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
+          clock.advance(700);
+        }
+        res.end();
+      })();
     });
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     try {

@@ -110,7 +110,7 @@ describe('inferwatt run --attribution learned on llama.cpp', () => {
       const models = (await (await fetch(`${agent.metricsUrl}/api/models`)).json()) as { pools: { models: { model: string; ready: boolean }[] }[] };
       ready = models.pools[0]?.models.find((m) => m.model === ENGINE_MODEL)?.ready === true;
     }
-    const costs = (await (await fetch(`${agent.metricsUrl}/api/models`)).json()) as unknown;
+    const costs = (await (await fetch(`${agent.metricsUrl}/api/models`)).json());
     console.log(`learned on llama.cpp: ${JSON.stringify(costs)}`);
     expect(ready).toBe(true);
 
@@ -124,7 +124,7 @@ describe('inferwatt run --attribution learned on llama.cpp', () => {
       alone.push(a.energyJ.total);
       await new Promise((res) => setTimeout(res, 500));
       const [mine] = await Promise.all([chat(300, 40), chat(500, 20), chat(100, 60), chat(250, 40)]);
-      const b = await recordOf(mine!);
+      const b = await recordOf(mine);
       expect(b.attribution).toBe('learned');
       among.push(b.energyJ.total);
     }

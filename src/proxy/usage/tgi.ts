@@ -22,7 +22,7 @@ export const TGI_FINAL_MARKERS: readonly Marker[] = [
 ];
 
 export function readTgi(doc: unknown, state: UsageState): void {
-  const d = Array.isArray(doc) ? doc[0] : doc; // `[{"generated_text", "details"}]` on the compat route
+  const d: unknown = Array.isArray(doc) ? doc[0] : doc; // `[{"generated_text", "details"}]` on the compat route
   if (!isObject(d)) return;
   const details = isObject(d.details) ? d.details : undefined;
   if (details) {

@@ -163,7 +163,7 @@ function corpusDocuments(): { file: string; text: string }[] {
       if (f.endsWith('.request.json') || f.endsWith('.gz') || f.endsWith('.md')) continue;
       const text = readFileSync(new URL(file, root), 'utf8');
       if (f.endsWith('.json')) out.push({ file, text });
-      else if (f.endsWith('.ndjson')) for (const line of text.split('\n')) if (line.trim()) out.push({ file, text: line });
+      else if (f.endsWith('.ndjson')) { for (const line of text.split('\n')) if (line.trim()) out.push({ file, text: line }); }
       else if (f.endsWith('.sse')) for (const m of text.matchAll(/^data: ?(.*)$/gm)) if (m[1]!.trim().startsWith('{')) out.push({ file, text: m[1]! });
     }
   }

@@ -10,8 +10,8 @@ for (const file of files) {
   try {
     const r = JSON.parse(readFileSync(file, 'utf8'));
     passed += r.numPassedTests ?? 0;
-    // A file that failed to load (a throw at import or in beforeAll) has no failed test: count the file.
-    failed += Math.max(r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0);
+    // A file that failed to load (a throw at import or in beforeAll) may have no failed test: count its suites then.
+    failed += (r.numFailedTests ?? 0) > 0 ? r.numFailedTests : (r.numFailedTestSuites ?? 0);
     skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   } catch (err) {
     failed += 1;

@@ -30,6 +30,8 @@ export interface ReportOptions {
 }
 
 export const METHOD = 'exact counter increases from raw samples (value at the end minus value at the start, across restarts; never increase()); SCI 1.1 (ISO/IEC 21031:2024), location-based';
+/** From records files, the totals are sums of the records whose request ended in the period. */
+export const METHOD_RECORDS = 'sums of the request records that ended in the period; SCI 1.1 (ISO/IEC 21031:2024), location-based';
 
 export const SCI_CITATION = 'Green Software Foundation, Software Carbon Intensity (SCI) Specification 1.1.0 (ISO/IEC 21031:2024), https://github.com/Green-Software-Foundation/sci/blob/main/SPEC.md';
 
@@ -53,6 +55,7 @@ export async function createReport(opts: ReportOptions): Promise<Report> {
   const policyText: Record<string, string> = {
     time: 'time: the energy of each piece of time goes to the requests active in it, in equal shares',
     tokens: 'tokens: the energy of each piece of time goes to the requests active in it, by (promptTokenWeight × prompt + completion) tokens per second',
+    learned: 'learned: the energy of each piece of time goes to the requests active in it, by each one\'s power learned from the measured energy (its model\'s J per prompt token over its prefill, J per completion token over its decode); models not learned yet by tokens',
     unattributed: 'idle unattributed: energy while no request runs is kept apart (the idle column)',
     amortize: 'idle amortize: idle energy is spread over the requests that ended in the same window, and is in their attributed energy',
   };
@@ -88,7 +91,7 @@ export async function createReport(opts: ReportOptions): Promise<Report> {
         note: [...facts.attribution.policy, ...facts.attribution.idle].map((p) => policyText[p] ?? p).join('; ') || 'unknown',
       },
       coverage: { instances: facts.coverage, notes: facts.notes },
-      tool: { name: 'inferwatt', version: opts.version, generatedAt: iso(opts.nowMs), method: METHOD },
+      tool: { name: 'inferwatt', version: opts.version, generatedAt: iso(opts.nowMs), method: opts.source.kind === 'prometheus' ? METHOD : METHOD_RECORDS },
     },
   });
 }

@@ -1,6 +1,9 @@
 import express, { type Express } from 'express';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger.js';
-import { errorMessage } from '../core/errors.js';
+import { InferwattError, errorMessage } from '../core/errors.js';
+import type { Service } from '../core/service.js';
 import type { MetricsCatalogue } from './metrics.js';
 import type { RecordStore, Summary } from './record-store.js';
 
@@ -78,4 +81,29 @@ export function createAdminApp(src: AdminSources): Express {
     res.status(404).json({ error: { message: 'not found; see /metrics, /healthz, /readyz, /api/requests, /api/summary, /api/sensors, /api/models', type: 'not_found' } });
   });
   return app;
+}
+
+/** The metrics port as a service: it listens at start (a taken port is fatal, said in words) and closes at stop. */
+export function createAdminService(app: Express, hostPort: { host: string; port: number; text: string }): Service & { url(): string | undefined } {
+  const server = createServer(app);
+  let url: string | undefined;
+  return {
+    name: 'metrics server',
+    url: () => url,
+    start: () => new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new InferwattError('LISTEN_FAILED', 'fatal', `cannot listen on ${hostPort.text}: ${err.code === 'EADDRINUSE' ? 'address already in use' : errorMessage(err)}`, { cause: err }));
+      });
+      server.listen(hostPort.port, hostPort.host, () => {
+        const a = server.address() as AddressInfo;
+        url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+        resolve();
+      });
+    }),
+    stop: () => new Promise<void>((resolve) => {
+      if (!server.listening) { resolve(); return; }
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
 }

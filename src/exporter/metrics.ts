@@ -3,6 +3,7 @@ import type { LedgerStats, Outcome } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
 import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 import type { DeviceSnapshot } from '../energy/types.js';
+import type { Factors } from '../impacts/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
@@ -32,6 +33,11 @@ export interface ActiveFactors {
   pue: number;
   wue: number;
   ewif: number;
+}
+
+/** The factors in force as the catalogue shows them. */
+export function toActiveFactors(f: Factors): ActiveFactors {
+  return { region: f.region, source: f.source, year: f.year ?? null, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif };
 }
 
 export interface MetricsSources {

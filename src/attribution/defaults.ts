@@ -22,7 +22,7 @@
 export const DEFAULT_PROMPT_TOKEN_WEIGHT = 0.2;
 
 /**
- * Default bound on sensor lag, ms: 5 s. GPUs are sampled every 100 ms and RAPL every 250 ms (DESIGN §1),
+ * Default bound on sensor lag, ms: 5 s. GPUs are sampled every 100 ms and RAPL every 250 ms (docs/sensors.md),
  * so 5 s is 20–50 sampling intervals: a device that has delivered nothing for that long is failing or
  * being restarted (the nvidia-smi child is restarted when silent), not merely late. Waiting longer would
  * delay every record and hold 5 s × the request rate of pending records (50 000 at 10 000 req/s).

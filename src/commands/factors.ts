@@ -1,6 +1,6 @@
 /**
  * `inferwatt factors [REGION]`: the resolved factors for a region with their sources and years; without
- * REGION, the regions the tables know. An unknown region exits 2 with near matches (DESIGN §3, §4).
+ * REGION, the regions the tables know. An unknown region exits 2 with near matches (docs/design.md).
  */
 import { parseArgv, type ExtraFlag } from '../config/argv.js';
 import { ConfigError } from '../core/errors.js';

@@ -5,7 +5,7 @@ import { DEFAULT_AMORTIZE_WINDOW_MS, DEFAULT_LAG_BOUND_MS, DEFAULT_MAX_HOLD_MS, 
 import type { SensorName } from '../sensors/types.js';
 
 /**
- * The one configuration schema: it is the type (CONVENTIONS lesson 5). Every key is documented in
+ * The one configuration schema: it is the type. Every key is documented in
  * config/default.yaml, which mirrors it; test/config/default-yaml.test.ts keeps the two in step.
  */
 /** HOST:PORT (IPv6 in brackets); one problem per bad value, with this key's own default as the example. */

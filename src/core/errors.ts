@@ -1,5 +1,5 @@
 /**
- * Errors carry a code and a kind (CONVENTIONS lesson 4):
+ * Errors carry a code and a kind:
  * - `fatal`: cannot go on (bad configuration, a port in use) – thrown at start-up only;
  * - `retry`: transient (a sensor read that may succeed next time);
  * - `gone`: the thing is not there (no such file, no GPU) – a normal state for hardware discovery.

@@ -1,4 +1,4 @@
-/** Unit conversions, in one place (CONVENTIONS lesson 1). Names carry the unit. */
+/** Unit conversions, in one place. Names carry the unit. */
 export const J_PER_KWH = 3.6e6;
 export const J_PER_WH = 3600;
 

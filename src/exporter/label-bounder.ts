@@ -1,5 +1,5 @@
 /**
- * Bounded label values (CONVENTIONS lesson 9): an allow-list if one is given, else the first `max`
+ * Bounded label values: an allow-list if one is given, else the first `max`
  * distinct values ADMITTED; everything else becomes `other`. A request id, prompt or user never becomes
  * a label. Values are also cut to a sane length and stripped of control characters.
  *

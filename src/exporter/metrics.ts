@@ -13,11 +13,11 @@ import { registerTokenCostMetrics } from './token-cost-metrics.js';
 import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
 
 /**
- * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
+ * The metric catalogue (docs/design.md, the external contract), in one place, on our own registry. Device and sensor metrics are
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
  * when a record is final. Base units; liters are said in HELP.
  *
- * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
+ * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4),
  * both bounded (label-bounder.ts), and `pool` (the upstream's name, one of the configured upstreams, so
  * bounded by the configuration; `inferwatt report --by pool` needs it). The per-request histograms stay by `model` only: each (model,
  * tenant) pair would cost 60 series (20 + 18 + 16 buckets with +Inf, a sum and a count each), 60,000

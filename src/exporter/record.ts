@@ -2,7 +2,7 @@ import type { AttributedRequest } from '../attribution/types.js';
 import type { RequestNote } from '../core/request-notes.js';
 import type { Factors, Impacts as ImpactsOfEnergy } from '../impacts/types.js';
 
-/** The factors a record was converted with (DESIGN §4 request record). */
+/** The factors a record was converted with (the request record, docs/design.md). */
 export type RecordFactors = Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif' | 'source'>;
 
 /** The CO2e and water of one request (impacts' conversion), plus the optional embodied share. */
@@ -18,7 +18,7 @@ export interface RecordNote {
 }
 
 /**
- * A finished request as the API and the JSONL file show it (DESIGN §4): the ledger's fields less its
+ * A finished request as the API and the JSONL file show it (docs/design.md): the ledger's fields less its
  * monotonic times, plus impacts and the factors they came from. Never holds prompts or completions.
  * Beyond the contract, for researchers: the upstream `pool`, the `api` family, `energyByDeviceJ`, and
  * when known `outcomeReason`, `traceId` and `spanId`.

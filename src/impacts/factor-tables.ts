@@ -1,6 +1,6 @@
 /**
  * Factor tables (config/factors/*.csv, built by scripts/build-factors.mjs) loaded and validated at
- * start-up, and region resolution (DESIGN §3): explicit override → region table → world average.
+ * start-up, and region resolution (docs/design.md#impacts): explicit override → region table → world average.
  *
  * Region ids, case-insensitive:
  *   cloud region   `aws:us-east-1`, `gcp:europe-west1`, `azure:westeurope`  → its grid zone

@@ -1,5 +1,5 @@
 /**
- * Impact factors and results (DESIGN §3). Units are in the names: gCO2e per kWh, liters per kWh.
+ * Impact factors and results (docs/design.md#impacts). Units are in the names: gCO2e per kWh, liters per kWh.
  * WUE is on-site water per IT kWh; EWIF is off-site water (electricity generation) per facility kWh.
  */
 export type FactorResolution = 'override' | 'region' | 'world' | 'live';

@@ -1,7 +1,7 @@
 /**
  * One request's window as the proxy and the middleware drive it: open at receipt, first byte, model and
  * tokens, end with status and outcome. Each tracker call is guarded: attribution never throws into a
- * live request (CONVENTIONS lesson 4); a failure is counted and logged, rate-limited.
+ * live request; a failure is counted and logged, rate-limited.
  *
  * Outcome rule (one place, used by both):
  * - `aborted`: the client went away before the last byte was sent;

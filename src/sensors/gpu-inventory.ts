@@ -1,5 +1,5 @@
 /**
- * GPU inventory at start-up from `nvidia-smi -q -x` (DESIGN §1): name, UUID, driver, power limit, and the
+ * GPU inventory at start-up from `nvidia-smi -q -x` (docs/sensors.md): name, UUID, driver, power limit, and the
  * MIG / vGPU flags. Best-effort: any failure returns [] with a warning, and sampling names the GPUs from
  * its query fields instead.
  *

@@ -1,5 +1,5 @@
 /**
- * GPU power through one long-lived nvidia-smi child (DESIGN §1):
+ * GPU power through one long-lived nvidia-smi child (docs/sensors.md):
  *   nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits -lms <intervalMs>
  * read line by line and buffered until the sampler drains it. Never one spawn per sample: a spawn costs
  * 2–400 ms and has hung GPUs in peers' deployments.

@@ -9,7 +9,7 @@
  *   as `absent`, so that reading is simply absent.
  * - Hot-path reads (energy, power) go through koffi's `.async` calls, which run on a worker thread:
  *   a wedged driver hangs the call, and the call alone, instead of the event loop that also serves the
- *   proxy and /metrics (nvidia-smi hangs in exactly that situation, DESIGN §1). `callMode: 'sync'` keeps
+ *   proxy and /metrics (nvidia-smi hangs in exactly that situation, docs/sensors.md). `callMode: 'sync'` keeps
  *   them on the main thread (~2–3 µs a call here against ~35 µs for an async one).
  *
  * Return codes are nvml.h's `nvmlReturn_t` (checked against NVIDIA's header, API version 12).

@@ -10,7 +10,7 @@ import { isRaplZoneDir, selectZones, type PsysPolicy, type RawZone, type Selecte
 import type { DeviceInfo, ProbeResult, Reading, Sensor, SensorErrorReason } from './types.js';
 
 /**
- * CPU package and DRAM energy from the Linux powercap RAPL counters (DESIGN §1).
+ * CPU package and DRAM energy from the Linux powercap RAPL counters (docs/sensors.md).
  * Zone rules (which zones count, psys, MMIO duplicates, AMD) are in rapl-zones.ts; counter rules (first
  * reading, wrap, reset, implausible deltas) in rapl-counter.ts. This file discovers, trial-reads and polls.
  */

@@ -4,7 +4,7 @@ import { createHealthTracker } from './health.js';
 import type { DeviceInfo, ProbeResult, Reading, Sensor } from './types.js';
 
 /**
- * A deterministic, load-dependent power source for the demo and for tests (DESIGN §1). Selected only on
+ * A deterministic, load-dependent power source for the demo and for tests (docs/sensors.md). Selected only on
  * purpose (`--sensors simulated`), never as a silent fallback on a real host.
  *
  * Power of each device at load n (e.g. in-flight requests) and monotonic time t:

@@ -123,7 +123,7 @@ describe('inferwatt run, end to end', () => {
     expect(rec.energyJ.gpu / (rec.durationMs / 1000)).toBeGreaterThan(H100_INSTANT_W * 0.9);
     expect(rec.energyJ.gpu / (rec.durationMs / 1000)).toBeLessThan(H100_INSTANT_W * 1.1);
     expect(rec.energyJ.total).toBeCloseTo(rec.energyJ.gpu + rec.energyJ.cpu + rec.energyJ.dram, 9);
-    // CO2e follows from the factors the record names (DESIGN §3).
+    // CO2e follows from the factors the record names (docs/design.md#impacts).
     const facilityKWh = (rec.energyJ.total / 3.6e6) * rec.factors.pue;
     expect(rec.factors.region).toBe('FR');
     expect(rec.co2eGrams).toBeCloseTo(facilityKWh * rec.factors.gridGCo2ePerKWh, 12);

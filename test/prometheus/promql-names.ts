@@ -4,12 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 /**
- * The metric catalogue of DESIGN.md §4 as the dashboards and rules may use it, plus what PromQL
- * derives from it (histogram series) and Prometheus itself provides (`up`). Kept here, not read from
- * ../shared (tests never read it); test/prometheus/dashboards.test.ts checks that it equals what
- * src/exporter/metrics.ts registers, so a drift between DESIGN, the exporter and the dashboards fails.
+ * The metric catalogue (docs/design.md) as the dashboards and rules may use it, plus what PromQL
+ * derives from it (histogram series) and Prometheus itself provides (`up`). Kept here as data;
+ * test/prometheus/dashboards.test.ts checks that it equals what
+ * src/exporter/metrics.ts registers, so a drift between the exporter and the dashboards fails.
  */
-export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+export const BASE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
   inferwatt_device_power_watts: 'gauge',
   inferwatt_device_energy_joules_total: 'counter',
   inferwatt_device_info: 'gauge',
@@ -43,7 +43,7 @@ export const PROXY_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histo
 };
 
 /**
- * Metrics beyond DESIGN §4's table that the exporter registers only in a mode: in cross-check mode
+ * Metrics beyond the base catalogue that the exporter registers only in a mode: in cross-check mode
  * (`--gpu-cross-check`, issue 7) each GPU's energy over the span both the NVML counter and nvidia-smi
  * cover, by method. Dashboards and rules may use them; dashboards.test.ts checks the exporter
  * registers exactly these when given the cross-check source.
@@ -77,7 +77,7 @@ export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histog
 };
 
 /**
- * Metrics beyond DESIGN §4's table that `inferwatt report` reads (docs/report.md): when each agent's
+ * Metrics beyond the base catalogue that `inferwatt report` reads (docs/report.md): when each agent's
  * counters started (restarts are told apart from it even where a restarted counter has passed its old
  * value) and the attribution settings the figures came from.
  */
@@ -118,11 +118,11 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name] || LEARNED_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || BASE_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name] || LEARNED_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
-  if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
-  if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;
-  return `${name}: neither in the DESIGN §4 catalogue nor a recording rule`;
+  if (hist && BASE_METRICS[hist[1]!] === 'histogram') return undefined;
+  if (hist && BASE_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${BASE_METRICS[hist[1]!]}, not a histogram`;
+  return `${name}: neither in the metric catalogue nor a recording rule`;
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,4 +1,4 @@
-/** What the taps learn about one response. Unknown stays `undefined`, never 0 (CONVENTIONS lesson 3). */
+/** What the taps learn about one response. Unknown stays `undefined`, never 0. */
 export interface UsageState {
   model: string | undefined;
   promptTokens: number | undefined;

@@ -6,9 +6,6 @@ import type { PoolCostReport } from './learn/pool-learner.js';
  */
 export type Outcome = 'ok' | 'error' | 'aborted';
 export const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'aborted'];
-/** Why the proxy could not complete a request because of the upstream (a bounded label set). */
-export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
-export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
 export type AttributionPolicy = 'time' | 'tokens' | 'learned';
 export type IdlePolicy = 'unattributed' | 'amortize';
 

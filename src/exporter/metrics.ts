@@ -1,9 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import type { LedgerStats, Outcome } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
-import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
+import { OUTCOMES } from '../attribution/types.js';
+import { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../proxy/forward.js';
 import type { DeviceSnapshot } from '../energy/types.js';
-import type { Factors } from '../impacts/types.js';
+import type { Factors, FactorsInForce } from '../impacts/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
@@ -25,15 +26,8 @@ import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
  * from the counters (energy total / requests total); per-tenant distributions from the records.
  */
 
-export interface ActiveFactors {
-  region: string;
-  source: string;
-  year: number | null;
-  gridGCo2ePerKWh: number;
-  pue: number;
-  wue: number;
-  ewif: number;
-}
+/** The factors in force, as the catalogue shows them. */
+export type ActiveFactors = FactorsInForce;
 
 /** The factors in force as the catalogue shows them. */
 export function toActiveFactors(f: Factors): ActiveFactors {

@@ -55,3 +55,14 @@ export interface Impacts {
 }
 
 export type FactorOverrides = Partial<Pick<Factors, 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif'>>;
+
+/** The factors in force at a moment, as the metrics show them (inferwatt_factor_info, the grid intensity) and reports read them back. */
+export interface FactorsInForce {
+  region: string;
+  source: string;
+  year: number | null;
+  gridGCo2ePerKWh: number;
+  pue: number;
+  wue: number;
+  ewif: number;
+}

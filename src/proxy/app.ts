@@ -16,12 +16,12 @@ import { InferwattError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import type { RequestNoteSink } from '../core/request-notes.js';
+import { DEFAULT_MAX_PARSE_BODY_BYTES, DEFAULT_TENANT_HEADER } from './exchange.js';
 import { createForwarder, type ForwarderStats, type UpstreamErrorReason } from './forward.js';
 import { createTunneler } from './tunnel.js';
 import { createUpstreamRouter, type UpstreamSpec } from './upstreams.js';
 
 export type { UpstreamErrorReason } from './forward.js';
-export { UPSTREAM_ERROR_REASONS, REQUEST_ID_HEADER } from './forward.js';
 export type { UpstreamSpec } from './upstreams.js';
 
 export interface ProxyOptions {
@@ -52,8 +52,6 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export const DEFAULT_MAX_PARSE_BODY_BYTES = 1024 * 1024;
-export const DEFAULT_TENANT_HEADER = 'x-inferwatt-tenant';
 const DIRECT_HANDLER = Symbol.for('inferwatt.proxy.directHandler');
 const UPGRADE_HANDLER = Symbol.for('inferwatt.proxy.upgradeHandler');
 

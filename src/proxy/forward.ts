@@ -21,17 +21,17 @@ import { errnoCode, errorMessage } from '../core/errors.js';
 import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
-import { filterHeaders, headerText } from './headers.js';
+import { beginExchange, finishExchange, responseTap, type ExchangeContext } from './exchange.js';
+import { filterHeaders, forwardedHeaders } from './headers.js';
 import { IDLE_TICKS, IdleSweep, NOT_WATCHED } from './idle-sweep.js';
-import { recognizeApi } from './routes.js';
-import { parseTraceparent } from './trace-context.js';
-import { createRequestTap, createResponseTap, type RequestTap, type ResponseTap, type TapResult } from './tap.js';
-import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
-import { openWindow, outcomeOf, type OutcomeReason, type WindowCounters } from './window.js';
+import { createRequestTap, type RequestTap, type ResponseTap } from './tap.js';
+import type { UpstreamRouter } from './upstreams.js';
+import type { OutcomeReason, WindowCounters } from './window.js';
 import type { RequestNoteSink } from '../core/request-notes.js';
 
-import type { UpstreamErrorReason } from '../attribution/types.js';
-export { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
+/** Why the proxy could not complete a request because of the upstream (a bounded label set). */
+export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
+export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
 
 export const REQUEST_ID_HEADER = 'x-inferwatt-request-id';
 
@@ -56,9 +56,9 @@ export interface ForwarderStats extends WindowCounters {
 }
 
 export interface Forwarder {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Requests being forwarded now. */
-  active(): number;
+  active: () => number;
   readonly stats: ForwarderStats;
   /**
    * Cuts every request in flight: their windows end `aborted`, with `reason` (default `client_closed`:
@@ -105,13 +105,6 @@ export function sendJsonError(res: ServerResponse, status: number, id: string, m
   res.end(body);
 }
 
-function tenantOf(req: IncomingMessage, header: string): string | undefined {
-  const v = req.headers[header];
-  const s = Array.isArray(v) ? v[0] : v;
-  // Bounded: the ledger turns tenants into labels through its own allow-list; this only caps the length.
-  return s ? headerText(s).slice(0, 128) : undefined;
-}
-
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const { router, tracker, clock, logger, maxParseBodyBytes, tenantHeader } = opts;
   const stats: ForwarderStats = {
@@ -119,6 +112,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     tapFailures: 0,
     upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
   };
+  const exchange: ExchangeContext = { tracker, clock, logger, tenantHeader, maxParseBodyBytes, counters: stats };
   /** The responses in flight, for `active()` and `abortAll()` (slots, not a Set: see core/slots.ts). */
   const active = new Slots<ServerResponse>();
   /** Per slot of `active`: why the proxy itself cut that response, read by its 'close' listener. */
@@ -149,24 +143,14 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const id = randomUUID();
-    const startMs = clock.nowMs();
     const target = router.select(req.url ?? '/');
     if (!target) {
-      sendJsonError(res, 404, id, 'no upstream serves this path', 'no_upstream', 'invalid_request_error');
+      sendJsonError(res, 404, randomUUID(), 'no upstream serves this path', 'no_upstream', 'invalid_request_error');
       return;
     }
     const { upstream, path, apiPath } = target;
-    const method = req.method ?? 'GET';
-    const api = recognizeApi(method, apiPath);
-    const tenant = tenantOf(req, tenantHeader);
-    // `api`/`tenant` may be undefined: an absent optional field (no spread objects on the hot path)
-    const win = openWindow(tracker, clock, logger, { id, pool: upstream.name, startMs, method, api, tenant }, stats);
-    const traceparent = req.headers.traceparent;
-    if (traceparent !== undefined) {
-      const t = parseTraceparent(traceparent);
-      if (t !== undefined) win.trace(t.traceId, t.spanId);
-    }
+    const x = beginExchange(exchange, req, upstream.name, apiPath);
+    const { id, method, win } = x;
 
     // Request body: streamed to the upstream; the tap keeps at most maxParseBodyBytes to learn model/stream.
     const cl = req.headers['content-length'];
@@ -193,16 +177,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
     }
 
-    const fwd = req.socket.remoteAddress;
-    const prior = req.headers['x-forwarded-for'];
-    const extra = [
-      'Host', upstream.hostHeader,
-      REQUEST_ID_HEADER, id,
-      'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
-      'X-Forwarded-Proto', 'http',
-    ];
-    if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
-    const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, extra);
+    const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, forwardedHeaders(req, upstream.hostHeader, REQUEST_ID_HEADER, id));
 
     let upReq: ClientRequest;
     let upRes: IncomingMessage | undefined;
@@ -227,18 +202,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const finishWindow = (outcomeOverride: 'aborted' | 'error' | undefined, complete: boolean, reason?: OutcomeReason) => {
       const endMs = clock.nowMs();
       leave();
-      if (win.ended) return;
-      const close = (r: TapResult | undefined) => win.end(endMs, status, outcomeOverride ?? outcomeOf(status, r), r, reason);
-      if (tap) {
-        const t = tap;
-        tap = undefined;
-        try {
-          t.end(complete, close);
-        } catch (err) {
-          tapFailed(err);
-          close(undefined); // a no-op if the tap had called it
-        }
-      } else close(undefined);
+      const t = tap;
+      tap = undefined;
+      finishExchange(x, t, endMs, status, outcomeOverride, complete, reason, tapFailed);
     };
 
     try {
@@ -318,17 +284,10 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
       // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
       if (r.headers['content-length'] === undefined) res.flushHeaders();
-      if (status < 400 && status !== 204 && status !== 304 && method !== 'HEAD') {
-        try {
-          tap = createResponseTap({
-            api,
-            contentType: r.headers['content-type'],
-            contentEncoding: r.headers['content-encoding'],
-            maxParseBytes: maxParseBodyBytes,
-          });
-        } catch (err) {
-          tapFailed(err);
-        }
+      try {
+        tap = responseTap(exchange, x, status, r.headers['content-type'], r.headers['content-encoding']);
+      } catch (err) {
+        tapFailed(err);
       }
       let drainHooked = false;
       r.on('data', (chunk: Buffer) => {

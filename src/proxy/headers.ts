@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): meaningful only for one connection, so a proxy removes them, and
  * also every header that `Connection` names. `Transfer-Encoding` goes too: node:http re-frames the body
@@ -86,3 +87,20 @@ export function headerText(value: string): string {
 }
 
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The headers the proxy adds to a request it forwards (plain or upgraded): the upstream's Host, the
+ * request id, and X-Forwarded-For (the chain so far, then the client), -Proto and -Host.
+ */
+export function forwardedHeaders(req: IncomingMessage, hostHeader: string, idHeader: string, id: string): string[] {
+  const fwd = req.socket.remoteAddress;
+  const prior = req.headers['x-forwarded-for'];
+  const extra = [
+    'Host', hostHeader,
+    idHeader, id,
+    'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
+    'X-Forwarded-Proto', 'http',
+  ];
+  if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
+  return extra;
+}

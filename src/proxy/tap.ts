@@ -22,6 +22,7 @@ import type { ApiId } from './routes.js';
 import { createSseReader } from './sse.js';
 import { createTailWindow, readTail } from './tail.js';
 import { createUsageState, ERROR_MARKERS, finalMarkersFor, READ_KEYS, readDocument, type UsageState } from './usage/index.js';
+import { modelName } from './usage/state.js';
 import { keySet, projectTopLevel } from './json-project.js';
 
 export type Framing = 'json' | 'sse' | 'ndjson';
@@ -346,7 +347,7 @@ export function createRequestTap(maxBytes: number, contentLength: number | undef
       if (buf[i] !== 0x7b /* { */) return { ...info, unread: 'not_json' };
       const d = projectTopLevel(buf, REQUEST_KEYS);
       if (d === undefined) return { ...info, unread: 'invalid' };
-      if (typeof d.model === 'string' && d.model.length > 0 && d.model.length <= 256) info.model = d.model;
+      info.model = modelName(d.model);
       if (typeof d.stream === 'boolean') info.stream = d.stream;
       return info;
     },

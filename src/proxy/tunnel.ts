@@ -19,11 +19,11 @@ import type { Duplex } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import { errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { filterHeaders } from './headers.js';
+import { filterHeaders, forwardedHeaders } from './headers.js';
 import type { UpstreamRouter } from './upstreams.js';
 
 export interface Tunneler {
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Tunnels open now (handshakes included). */
   open(): number;
   /** Cuts every tunnel. */
@@ -64,17 +64,8 @@ export function createTunneler(opts: { router: UpstreamRouter; clock: Clock; log
     open.add(socket);
     socket.once('close', () => open.delete(socket));
 
-    const fwd = req.socket.remoteAddress;
-    const prior = req.headers['x-forwarded-for'];
-    const extra = [
-      'Host', upstream.hostHeader,
-      REQUEST_ID_HEADER, id,
-      'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
-      'X-Forwarded-Proto', 'http',
-      'Connection', 'Upgrade',
-      'Upgrade', req.headers.upgrade ?? '',
-    ];
-    if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
+    const extra = forwardedHeaders(req, upstream.hostHeader, REQUEST_ID_HEADER, id);
+    extra.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? '');
     let upReq: ReturnType<typeof upstream.request>;
     try {
       upReq = upstream.request({ method: req.method ?? 'GET', path, headers: filterHeaders(req.rawHeaders, DROP_REQUEST, extra) });

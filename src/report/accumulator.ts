@@ -11,19 +11,12 @@
  * in force at each of its samples (per factor period when live intensity was on).
  */
 import { joulesToKWh } from '../core/units.js';
+import type { FactorsInForce } from '../impacts/types.js';
 import type { MarketFactorRow, MarketLookup } from './market-factors.js';
 import { ABSENT_LABEL, type GroupKey } from './types.js';
 
 /** The factors an agent had in force at a moment (inferwatt_factor_info and the grid intensity, or a record's factors). */
-export interface FactorsInForce {
-  region: string;
-  source: string;
-  year: number | null;
-  gridGCo2ePerKWh: number;
-  pue: number;
-  wue: number;
-  ewif: number;
-}
+export type { FactorsInForce } from '../impacts/types.js';
 
 export type SeriesLabels = Partial<Record<GroupKey, string>>;
 

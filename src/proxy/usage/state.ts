@@ -39,6 +39,12 @@ export function count(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
 }
 
+/** A model name as a server or client sends it: a string of 1 to 256 characters (else none). */
+export function modelName(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;
+}
+
 export function setModel(state: UsageState, v: unknown): void {
-  if (typeof v === 'string' && v.length > 0 && v.length <= 256) state.model = v;
+  const m = modelName(v);
+  if (m !== undefined) state.model = m;
 }

@@ -33,6 +33,7 @@ export const CALIBRATE_FLAGS: readonly ExtraFlag[] = [
   { flag: 'repeats', type: 'string', help: 'times each cell is run (default 2)' },
   { flag: 'max-seconds', type: 'string', help: 'stop starting cells after this long (default 1800)' },
   { flag: 'idle-seconds', type: 'string', help: 'idle power measured before the sweep (default 3)' },
+  { flag: 'pause-ms', type: 'string', help: 'idle time between cells (default 1000): equations that mix busy and idle time separate the baseline from the tokens' },
   { flag: 'ignore-eos', type: 'bool', help: 'ask the server to generate max_tokens whatever it says (default true; --no-ignore-eos for servers that refuse the field)' },
   { flag: 'seed', type: 'string', help: 'seed of the random cell order (default 1)' },
   { flag: 'out', type: 'string', help: 'write the costs to this YAML file (attribution.tokenCosts; use with --config)' },
@@ -93,6 +94,7 @@ export async function runCalibrateCommand(argv: readonly string[], io: Io): Prom
   let repeats = 2;
   let maxSeconds = 1800;
   let idleSeconds = 3;
+  let pauseMs = 1000;
   let seed = 1;
   const { loaded, extra } = configFromArgv(argv, {
     env: io.env, extra: CALIBRATE_FLAGS,
@@ -105,6 +107,7 @@ export async function runCalibrateCommand(argv: readonly string[], io: Io): Prom
       repeats = num(x.repeats, 2, 'repeats', 1, p);
       maxSeconds = num(x['max-seconds'], 1800, 'max-seconds', 1, p);
       idleSeconds = num(x['idle-seconds'], 3, 'idle-seconds', 0, p);
+      pauseMs = num(x['pause-ms'], 1000, 'pause-ms', 0, p);
       seed = num(x.seed, 1, 'seed', 0, p);
       cells = prompts.flatMap((prompt) => completions.flatMap((completion) => conc.map((concurrency) => ({ prompt, completion, concurrency }))));
       return p;
@@ -193,6 +196,9 @@ export async function runCalibrateCommand(argv: readonly string[], io: Io): Prom
         promptTokens: results.reduce((s, x) => s + x.promptTokens, 0), completionTokens: results.reduce((s, x) => s + x.completionTokens, 0), energyJ: undefined,
       };
       runs.push(run);
+      // A pause: without idle time in them, equations of a server that is always busy cannot tell its
+      // baseline from its tokens (on a CPU engine the power is the same whatever it computes).
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       say(`[${i + 1}/${order.length}] prompt ~${cell.prompt}, completion ${cell.completion}, ×${cell.concurrency}: ${run.requests - run.failed}/${run.requests} ok, ${((run.endMs - run.startMs) / 1000).toFixed(1)} s\n`);
     }
     // Let the sensors cover the last requests, then settle everything.

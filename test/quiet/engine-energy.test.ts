@@ -99,14 +99,16 @@ describe('inferwatt run --attribution learned on llama.cpp', () => {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
   it('learns the engine\'s costs from mixed traffic, then a request among others costs within 15 % of the same request alone', async () => {
-    // Warm-up: up to four clients at a time, mixed lengths, with pauses, until the model is ready.
+    // Warm-up: one to four requests of mixed lengths at a time, each group followed by a pause, so that
+    // seconds mix busy and idle time: on this one-thread CPU engine the power is the same whatever it
+    // computes, and only that mix separates the baseline from the tokens.
     const r = mulberry32(5);
     const deadline = Date.now() + 150_000;
     let ready = false;
     while (!ready && Date.now() < deadline) {
-      const n = 1 + Math.floor(r() * 4);
+      const n = r() < 0.4 ? 1 : 2 + Math.floor(r() * 3);
       await Promise.all(Array.from({ length: n }, () => chat(20 + Math.floor(r() * 600), 4 + Math.floor(r() * 60))));
-      if (r() < 0.3) await new Promise((res) => setTimeout(res, 300 + r() * 700));
+      await new Promise((res) => setTimeout(res, 200 + r() * 700));
       const models = (await (await fetch(`${agent.metricsUrl}/api/models`)).json()) as { pools: { models: { model: string; ready: boolean }[] }[] };
       ready = models.pools[0]?.models.find((m) => m.model === ENGINE_MODEL)?.ready === true;
     }

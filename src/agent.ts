@@ -14,9 +14,8 @@ import type { EnergyTimeline } from './energy/types.js';
 import { createAdminApp } from './exporter/admin-server.js';
 import { createLabelBounder } from './exporter/label-bounder.js';
 import { createMetricsCatalogue, type ActiveFactors } from './exporter/metrics.js';
-import { toRecord } from './exporter/record.js';
+import { createRecordBuilder, type RequestRecord } from './exporter/record.js';
 import { createRecordStore, type Summary } from './exporter/record-store.js';
-import { computeImpacts, toRecordFactors } from './impacts/convert.js';
 import { createFactorResolver, loadFactorTables } from './impacts/factor-tables.js';
 import { createLiveGridIntensity, resolveLiveZone } from './impacts/live-grid.js';
 import type { Factors } from './impacts/types.js';
@@ -54,7 +53,7 @@ export interface AgentDeps {
   logger?: Logger;
   fetch?: typeof fetch;
   /** Called with each final record (the demo prints them). */
-  onRecord?: (rec: ReturnType<typeof toRecord>) => void;
+  onRecord?: (rec: RequestRecord) => void;
 }
 
 /** How long `stop()` lets requests in flight finish before cutting them (SIGTERM, Ctrl-C). */
@@ -209,10 +208,10 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
     },
   });
 
+  const buildRecord = createRecordBuilder();
   ledger.onFinal((a: AttributedRequest) => {
     try {
-      const f = currentFactors();
-      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f));
+      const rec = buildRecord(a, currentFactors());
       store.add(rec);
       metrics.observeRecord(rec);
       deps.onRecord?.(rec);

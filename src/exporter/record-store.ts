@@ -7,6 +7,13 @@ import type { RequestRecord } from './record.js';
 /**
  * Recent records in memory (a bounded ring, for /api/requests), running per-model totals (for
  * /api/summary, over every record since start, not only the retained ones) and an optional JSONL file.
+ *
+ * Per record (hot path: the ledger finalises records in bursts, one per sensor sample) the store writes
+ * one ring slot and three accumulators, and appends the JSON line to a batch that goes to the file once
+ * the burst is over (setImmediate) or when it reaches FLUSH_BYTES. `get(id)` scans the ring instead of
+ * keeping an id → record Map: a Map that gains and loses an entry per request churns its tables, which
+ * V8 then keeps alive through scavenges with the records they point at (the problem core/slots.ts
+ * describes), and a lookup by id is an API call, not a per-request operation.
  */
 export interface ModelSummary {
   model: string;
@@ -61,6 +68,9 @@ interface Acc {
   /** Complete requests with token counts, for the per-token means. */ withTokens: Sums; requestsWithTokens: number;
   promptTokens: number; completionTokens: number;
 }
+/** A batch of JSON lines is written when it reaches this many characters (~64 KiB), else after the burst. */
+const FLUSH_BYTES = 64 * 1024;
+
 const sums = (): Sums => ({ energyJ: 0, co2eGrams: 0, waterLiters: 0 });
 const emptyAcc = (): Acc => ({ requests: 0, incompleteRequests: 0, all: sums(), complete: sums(), completeRequests: 0, withTokens: sums(), requestsWithTokens: 0, promptTokens: 0, completionTokens: 0 });
 const add = (s: Sums, r: RequestRecord) => { s.energyJ += r.energyJ.total; s.co2eGrams += r.co2eGrams; s.waterLiters += r.waterLiters.total; };
@@ -99,12 +109,20 @@ export function createRecordStore(opts: {
   const ring: (RequestRecord | undefined)[] = new Array(opts.keep);
   let next = 0;
   let count = 0;
-  const byId = new Map<string, RequestRecord>();
   const perModel = new Map<string, Acc>();
   const perTenant = new Map<string, Acc>();
   const total = emptyAcc();
   let out: WriteStream | undefined;
   let writeFailed = false;
+  // JSON lines not yet handed to the stream (one write per burst of records instead of one per record).
+  let batch = '';
+  let flushQueued = false;
+  const flush = () => {
+    flushQueued = false;
+    if (batch === '') return;
+    if (out && !writeFailed) out.write(batch);
+    batch = '';
+  };
 
   if (opts.file) {
     mkdirSync(dirname(opts.file), { recursive: true });
@@ -134,12 +152,9 @@ export function createRecordStore(opts: {
 
   return {
     add(rec) {
-      const evicted = ring[next];
-      if (evicted) byId.delete(evicted.id);
       ring[next] = rec;
       next = (next + 1) % opts.keep;
       count = Math.min(count + 1, opts.keep);
-      byId.set(rec.id, rec);
       const key = opts.modelKey(rec.model);
       let acc = perModel.get(key);
       if (!acc) perModel.set(key, (acc = emptyAcc()));
@@ -149,9 +164,23 @@ export function createRecordStore(opts: {
       if (!tacc) perTenant.set(tkey, (tacc = emptyAcc()));
       accumulate(tacc, rec);
       accumulate(total, rec);
-      if (out && !writeFailed) out.write(JSON.stringify(rec) + '\n');
+      if (out && !writeFailed) {
+        batch += JSON.stringify(rec) + '\n';
+        if (batch.length >= FLUSH_BYTES) flush();
+        else if (!flushQueued) {
+          flushQueued = true;
+          setImmediate(flush);
+        }
+      }
     },
-    get: (id) => byId.get(id),
+    get(id) {
+      // newest first, as list(): an id is unique, so the first match is the one
+      for (let i = 1; i <= count; i++) {
+        const r = ring[(next - i + opts.keep) % opts.keep];
+        if (r !== undefined && r.id === id) return r;
+      }
+      return undefined;
+    },
     list(limit) {
       const n = Math.max(0, Math.min(limit, count));
       const res: RequestRecord[] = [];
@@ -171,6 +200,7 @@ export function createRecordStore(opts: {
       };
     },
     close() {
+      flush();
       return new Promise((resolve) => {
         if (!out) return resolve();
         const s = out;

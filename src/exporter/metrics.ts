@@ -1,5 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
-import type { Outcome } from '../attribution/types.js';
+import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import { type Clock, toWallMs } from '../core/clock.js';
 import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
 import type { DeviceSnapshot } from '../energy/types.js';
@@ -7,11 +6,14 @@ import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
+import { createRequestSeries } from './request-series.js';
+import { registerSeriesHistogram } from './series-histogram.js';
 
 /**
  * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
- * when a record is final. Base units; liters are said in HELP.
+ * when a record is final, into plain numbers (request-series.ts) that the collectors read at scrape time.
+ * Base units; liters are said in HELP.
  *
  * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
  * both bounded (label-bounder.ts). The per-request histograms stay by `model` only: each (model,
@@ -56,6 +58,9 @@ const CO2E_BUCKETS_G = logBuckets(1e-6, 10 ** (1 / 2), 17);
 // Liters per query: ~1e-6 L (1 J, low WUE) to ~0.1 L.
 const WATER_BUCKETS_L = logBuckets(1e-7, 10 ** (1 / 2), 15);
 
+/** The bucket bounds of the per-request histograms (exported for the tests' reference model). */
+export const REQUEST_HISTOGRAM_BUCKETS = { energyJ: ENERGY_BUCKETS_J, co2eGrams: CO2E_BUCKETS_G, waterLiters: WATER_BUCKETS_L } as const;
+
 function logBuckets(start: number, factor: number, count: number): number[] {
   const out: number[] = [];
   for (let i = 0, v = start; i < count; i++, v *= factor) out.push(Number(v.toPrecision(3)));
@@ -64,14 +69,13 @@ function logBuckets(start: number, factor: number, count: number): number[] {
 
 export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock }): MetricsCatalogue {
   const { sources, models, tenants, clock } = opts;
-  // (model, tenant) pairs whose outcome series exist; bounded by the two bounders.
-  const seenPairs = new Map<string, Set<string>>();
+  // (model, tenant) pairs and models, bounded by the two bounders; a record's values go there.
+  const series = createRequestSeries(REQUEST_HISTOGRAM_BUCKETS);
   // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
   // scrapes (recomputing it each time would jitter by the clocks' drift).
   const wallOffsetMs = toWallMs(clock, 0);
-  // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
+  // render() picks the format (OpenMetrics with exemplars, or plain text) per scrape.
   const registry = new Registry() as Registry<RegistryContentType>;
-  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({
     name: 'inferwatt_device_power_watts', help: 'Power of each measured device, watts (latest sample interval).',
@@ -102,12 +106,37 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     },
   });
 
-  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'outcome'], registers: [registry] });
-  const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
-  const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
-  const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });
-  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant and type (prompt, completion).', labelNames: ['model', 'tenant', 'type'], registers: [registry] });
-  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant'], registers: [registry] });
+  // The per-request series, copied from `series` at each scrape (reset, then every series in creation order).
+  new Counter({
+    name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'outcome'], registers: [registry],
+    collect() { this.reset(); for (const p of series.pairs()) for (const o of OUTCOMES) this.inc(p.outcomeLabels[o], p.requests[o]); },
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', buckets: ENERGY_BUCKETS_J,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.energyJ })),
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', buckets: CO2E_BUCKETS_G,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.co2eGrams })),
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', buckets: WATER_BUCKETS_L,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.waterLiters })),
+  });
+  new Counter({
+    name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant and type (prompt, completion).', labelNames: ['model', 'tenant', 'type'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of series.pairs()) {
+        if (p.promptSeen) this.inc({ model: p.model, tenant: p.tenant, type: 'prompt' }, p.promptTokens);
+        if (p.completionSeen) this.inc({ model: p.model, tenant: p.tenant, type: 'completion' }, p.completionTokens);
+      }
+    },
+  });
+  new Counter({
+    name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant'], registers: [registry],
+    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.energyJ); },
+  });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
     collect() {
@@ -117,8 +146,14 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       this.inc(Number.isFinite(j) && j > 0 ? j : 0);
     },
   });
-  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant'], registers: [registry] });
-  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant'], registers: [registry] });
+  new Counter({
+    name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant'], registers: [registry],
+    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.co2eGrams); },
+  });
+  new Counter({
+    name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant'], registers: [registry],
+    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.waterLiters); },
+  });
   new Gauge({
     name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
     collect() { this.set(sources.inFlight()); },
@@ -171,23 +206,13 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     });
   }
 
-  registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
-
   // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
   for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);
   // With a model allow-list the model values are known too: their outcome series exist from start-up,
   // for each allow-listed tenant, or else for `unknown` (no tenant header: the tenant of every request
   // where no tenants are configured). Other pairs get theirs at their first record.
   const startTenants = tenants.allowList().length ? tenants.allowList() : [UNKNOWN_LABEL];
-  for (const model of models.allowList()) for (const tenant of startTenants) ensurePair(model, tenant);
-
-  function ensurePair(model: string, tenant: string): void {
-    let ts = seenPairs.get(model);
-    if (!ts) seenPairs.set(model, (ts = new Set()));
-    if (ts.has(tenant)) return;
-    ts.add(tenant);
-    for (const o of OUTCOMES) requests.inc({ model, tenant, outcome: o }, 0);
-  }
+  for (const model of models.allowList()) for (const tenant of startTenants) series.pair(model, tenant);
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
   const counterNames = new Map(registry.getMetricsAsArray().map((m) => [m, (m as unknown as { name: string }).name]));
@@ -196,21 +221,9 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   return {
     registry,
     observeRecord(rec) {
-      const model = models.label(rec.model);
-      const tenant = tenants.label(rec.tenant);
-      ensurePair(model, tenant);
-      const outcome: Outcome = rec.outcome;
-      requests.inc({ model, tenant, outcome });
-      // The exemplar carries the request id (never a label): Grafana links a bucket to /api/requests/:id.
-      const ex = { request_id: rec.id } as unknown as Record<'model', string>;
-      energyHist.observe({ labels: { model }, value: rec.energyJ.total, exemplarLabels: ex });
-      co2eHist.observe({ labels: { model }, value: rec.co2eGrams, exemplarLabels: ex });
-      waterHist.observe({ labels: { model }, value: rec.waterLiters.total, exemplarLabels: ex });
-      if (rec.promptTokens !== null) tokens.inc({ model, tenant, type: 'prompt' }, rec.promptTokens);
-      if (rec.completionTokens !== null) tokens.inc({ model, tenant, type: 'completion' }, rec.completionTokens);
-      attributed.inc({ model, tenant }, rec.energyJ.total);
-      co2e.inc({ model, tenant }, rec.co2eGrams);
-      water.inc({ model, tenant }, rec.waterLiters.total);
+      // The histograms' exemplars carry the request id (never a label): Grafana links a bucket to
+      // /api/requests/:id. Each bucket keeps its latest one, stamped now.
+      series.observe(models.label(rec.model), tenants.label(rec.tenant), rec, wallOffsetMs + clock.nowMs());
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
     render(accept) {

@@ -7,7 +7,7 @@
  *   npm run build
  *   node bench/whole-agent.mjs [--gpus 8,1] [--records off,on] [--policies time,tokens] [--rounds 5]
  *        [--round-s 3] [--warmup-s 4] [--connections 32] [--serial-rounds 2] [--profile-s 0]
- *        [--base DIR] [--agent-args "--sensors nvidia-smi"] [--out FILE]
+ *        [--base DIR] [--agent DIR] [--agent-args "--sensors nvidia-smi"] [--out FILE]
  *
  * Processes, each its own PID so that /proc accounts each apart:
  *   - upstream: this script with `--role upstream`, a node:http server answering every request with a
@@ -19,7 +19,8 @@
  *     nvidia-smi at 10 Hz; RAPL where the host has it, else the CPU estimate; log level info), with
  *     FAKE_NVSMI_GPUS=<n> and FAKE_NVSMI_CAPTURE=<the H100 capture>. One agent per configuration;
  *   - with --base DIR: a second agent, the same command from another built checkout (DIR/bin/inferwatt.js,
- *     DIR/dist), for a before/after of a change in the same run (`agent/base` ratios);
+ *     DIR/dist), for a before/after of a change in the same run (`agent/base` ratios); --agent DIR runs
+ *     the agent from another built checkout than this one;
  *   - load: wrk (Debian's package: `apt-get install -y wrk`), one thread, --connections keep-alive
  *     connections, POST /v1/chat/completions with `{"model":"bench"}`: a closed loop in C, so the load
  *     generator does not take its CPU from the proxies' JavaScript.
@@ -134,11 +135,11 @@ function httpGet(url) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `inferwatt run` (of `root`, this checkout by default); resolves once /readyz answers 200. */
-async function startAgent({ gpus, policy, recordsFile, nodeFlags = [], root = ROOT }) {
+async function startAgent({ gpus, policy, recordsFile, nodeFlags = [], root = ROOT, extraArgs = agentArgs }) {
   const argv = [...nodeFlags, join(root, 'bin/inferwatt.js'), 'run', '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--nvidia-smi', FAKE_SMI];
   if (policy !== 'time') argv.push('--attribution', policy);
   if (recordsFile) argv.push('--records', recordsFile);
-  argv.push(...agentArgs);
+  argv.push(...extraArgs);
   // A clean environment: no INFERWATT_* of the caller's shell changes the default configuration.
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, FAKE_NVSMI_GPUS: String(gpus), FAKE_NVSMI_CAPTURE: CAPTURE };
   const proc = spawn(process.execPath, argv, { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -259,7 +260,7 @@ function describe(name, t) {
 }
 
 let upstream, bare, upstreamUrl, luaFile;
-/** --agent-args "…": more flags for `inferwatt run` (diagnostics: e.g. `--sensors nvidia-smi`). */
+/** --agent-args "…": more flags for the agent's `inferwatt run` (not the base's; e.g. `--sensors nvidia-smi`). */
 const agentArgs = list(opt('agent-args', '').replace(/ +/g, ','));
 
 async function main() {
@@ -273,6 +274,7 @@ async function main() {
   const serialRounds = Number(opt('serial-rounds', '2'));
   const profileS = Number(opt('profile-s', '0'));
   const baseRoot = opt('base', undefined);
+  const agentRoot = resolve(opt('agent', ROOT));
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (err) {
@@ -282,7 +284,7 @@ async function main() {
       process.exit(2);
     }
   }
-  for (const root of [ROOT, ...(baseRoot ? [resolve(baseRoot)] : [])]) {
+  for (const root of [agentRoot, ...(baseRoot ? [resolve(baseRoot)] : [])]) {
     if (!existsSync(join(root, 'dist/cli.js'))) {
       console.error(`${root}/dist is missing: run \`npm run build\` there first`);
       process.exit(2);
@@ -300,18 +302,20 @@ async function main() {
   const commit = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? ' (modified)' : '');
   console.log(`whole agent vs bare proxy: ${started}, commit ${commit}, node ${process.version}, ${cpus().length} CPUs, load ${la()}`);
   console.log(`wrk -t1 -c${connections}, POST ${PATH}; ${nRounds} sets of ${roundS} s rounds (order rotated) after ${warmupS} s of warm-up; ${serialRounds} sets with -c1` +
-    (baseRoot ? `; base: ${resolve(baseRoot)}` : '') + (agentArgs.length ? `; agent args: ${agentArgs.join(' ')}` : '') + '\n');
+    (agentRoot !== ROOT ? `; agent: ${agentRoot}` : '') + (baseRoot ? `; base: ${resolve(baseRoot)}` : '') + (agentArgs.length ? `; agent args: ${agentArgs.join(' ')}` : '') + '\n');
 
   const results = [];
   const running = new Set();
   try {
-    for (const gpus of gpusList) for (const records of recordsList) for (const policy of policies) {
+    // --rounds 0: only the profiles
+    if (nRounds > 0) for (const gpus of gpusList) for (const records of recordsList) for (const policy of policies) {
       const recordsFile = (who) => (records === 'on' ? join(work, `records-${who}-${gpus}-${policy}.jsonl`) : undefined);
       const loadBefore = la();
       const targets = [];
       try {
-        for (const [name, root] of [['agent', ROOT], ...(baseRoot ? [['base', resolve(baseRoot)]] : [])]) {
-          const t = { name, ...(await startAgent({ gpus, policy, recordsFile: recordsFile(name), root })) };
+        for (const [name, root] of [['agent', agentRoot], ...(baseRoot ? [['base', resolve(baseRoot)]] : [])]) {
+          // --agent-args go to the agent under test only: with --base . they compare two configurations
+          const t = { name, ...(await startAgent({ gpus, policy, recordsFile: recordsFile(name), root, extraArgs: name === 'agent' ? agentArgs : [] })) };
           running.add(t);
           targets.push(t);
         }
@@ -342,7 +346,7 @@ async function main() {
       for (const who of ['agent', 'bare']) {
         const dir = join(work, `prof-${who}`);
         const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
-        const t = who === 'agent' ? await startAgent({ gpus: 8, policy: 'time', nodeFlags: flags }) : await spawnRole('bare', ['--upstream', upstreamUrl], flags);
+        const t = who === 'agent' ? await startAgent({ gpus: 8, policy: 'time', nodeFlags: flags, root: agentRoot }) : await spawnRole('bare', ['--upstream', upstreamUrl], flags);
         running.add(t);
         await wrk(t.url, warmupS, connections, t.proc.pid);
         // The profile's timestamps are CLOCK_MONOTONIC µs, as process.hrtime: keep only the loaded seconds.
@@ -363,8 +367,8 @@ async function main() {
       }
     }
 
-    console.log(`\n| GPUs | records | policy | agent/bare req/s, median [range] | agent CPU µs/req | bare CPU µs/req | +p50 ms (-c${connections}) | +p99 ms | +p50 ms (-c1) | +p99 ms (-c1) |${baseRoot ? ' agent/base req/s | agent/base CPU |' : ''}`);
-    console.log(`|---|---|---|---|---|---|---|---|---|---|${baseRoot ? '---|---|' : ''}`);
+    if (results.length) console.log(`\n| GPUs | records | policy | agent/bare req/s, median [range] | agent CPU µs/req | bare CPU µs/req | +p50 ms (-c${connections}) | +p99 ms | +p50 ms (-c1) | +p99 ms (-c1) |${baseRoot ? ' agent/base req/s | agent/base CPU |' : ''}`);
+    if (results.length) console.log(`|---|---|---|---|---|---|---|---|---|---|${baseRoot ? '---|---|' : ''}`);
     for (const r of results) {
       const a = r.loaded.targets.agent;
       const b = r.loaded.targets.bare;
@@ -374,7 +378,7 @@ async function main() {
     }
     const outFile = opt('out', join(ROOT, 'bench/results', `whole-agent-${stamp}.json`));
     mkdirSync(dirname(outFile), { recursive: true });
-    writeFileSync(outFile, JSON.stringify({ started, commit, node: process.version, cpus: cpus().length, options: { gpusList, recordsList, policies, nRounds, roundS, warmupS, connections, serialRounds, profileS, baseRoot, agentArgs }, results, profile }, null, 2));
+    writeFileSync(outFile, JSON.stringify({ started, commit, node: process.version, cpus: cpus().length, options: { gpusList, recordsList, policies, nRounds, roundS, warmupS, connections, serialRounds, profileS, agentRoot, baseRoot, agentArgs }, results, profile }, null, 2));
     console.log(`\nraw: ${outFile}; load at the end ${la()}`);
   } finally {
     for (const t of running) await stop(t).catch(() => {});

@@ -7,7 +7,7 @@
  *   npm run build
  *   node bench/whole-agent.mjs [--gpus 8,1] [--records off,on] [--policies time,tokens] [--rounds 5]
  *        [--round-s 3] [--warmup-s 4] [--connections 32] [--serial-rounds 2] [--profile-s 0]
- *        [--base DIR] [--agent DIR] [--agent-args "--sensors nvidia-smi"] [--out FILE]
+ *        [--base DIR] [--agent DIR] [--with-proxy-only] [--agent-args "--sensors nvidia-smi"] [--out FILE]
  *
  * Processes, each its own PID so that /proc accounts each apart:
  *   - upstream: this script with `--role upstream`, a node:http server answering every request with a
@@ -18,6 +18,8 @@
  *     [--records <tmp file>]`, everything else at its default (sensors auto: nvml is absent, so
  *     nvidia-smi at 10 Hz; RAPL where the host has it, else the CPU estimate; log level info), with
  *     FAKE_NVSMI_GPUS=<n> and FAKE_NVSMI_CAPTURE=<the H100 capture>. One agent per configuration;
+ *   - with --with-proxy-only (diagnostic): the agent's proxy alone (createProxy from its dist/, the agent's
+ *     default proxy options, a tracker that only counts), the part that bench/proxy/ measures;
  *   - with --base DIR: a second agent, the same command from another built checkout (DIR/bin/inferwatt.js,
  *     DIR/dist), for a before/after of a change in the same run (`agent/base` ratios); --agent DIR runs
  *     the agent from another built checkout than this one;
@@ -42,7 +44,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import http from 'node:http';
 import { loadavg, tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createBareProxy } from './proxy/bare-proxy.mjs';
 import { splitProfile, formatSplit } from './cpu-profile-split.mjs';
 
@@ -93,6 +95,23 @@ function roleBare(upstream) {
   // A normal exit, so that `--cpu-prof` writes its profile.
   process.on('SIGTERM', () => process.exit(0));
   server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.send({ port: server.address().port }));
+}
+/**
+ * Diagnostic (--with-proxy-only): the agent's proxy alone, from DIR/dist (the agent's checkout), with the
+ * options `inferwatt run` gives it by default (the 600 s upstream timeout, the default tenant header and
+ * parse bound) but a tracker that only counts: no ledger, records, metrics or sensors. As
+ * bench/proxy/proxy.bench.ts's inferwatt role, with the agent's default timeout.
+ */
+async function roleProxyOnly(upstream, root) {
+  const { createProxy, listenProxy } = await import(pathToFileURL(join(root, 'dist/proxy/app.js')).href);
+  const { createSystemClock } = await import(pathToFileURL(join(root, 'dist/core/clock.js')).href);
+  const { silentLogger } = await import(pathToFileURL(join(root, 'dist/core/logger.js')).href);
+  let ended = 0;
+  const tracker = { inFlight: () => 0, open: (st) => ({ id: st.id, firstByte() {}, update() {}, end: () => void ended++ }) };
+  const proxy = createProxy({ upstreams: [{ name: 'default', url: upstream }], tracker, clock: createSystemClock(), logger: silentLogger, upstreamTimeoutMs: 600_000 });
+  const { address } = await listenProxy(proxy.app, '127.0.0.1', 0);
+  process.on('SIGTERM', () => process.exit(0));
+  process.send({ port: address.port });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -275,6 +294,7 @@ async function main() {
   const profileS = Number(opt('profile-s', '0'));
   const baseRoot = opt('base', undefined);
   const agentRoot = resolve(opt('agent', ROOT));
+  const withProxyOnly = args.includes('--with-proxy-only');
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (err) {
@@ -301,7 +321,7 @@ async function main() {
   const git = (...a) => { try { return execFileSync('git', a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; } };
   const commit = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? ' (modified)' : '');
   console.log(`whole agent vs bare proxy: ${started}, commit ${commit}, node ${process.version}, ${cpus().length} CPUs, load ${la()}`);
-  console.log(`wrk -t1 -c${connections}, POST ${PATH}; ${nRounds} sets of ${roundS} s rounds (order rotated) after ${warmupS} s of warm-up; ${serialRounds} sets with -c1` +
+  console.log(`wrk -t1 -c${connections}, POST ${PATH}; ${withProxyOnly ? 'with the proxy alone; ' : ''}${nRounds} sets of ${roundS} s rounds (order rotated) after ${warmupS} s of warm-up; ${serialRounds} sets with -c1` +
     (agentRoot !== ROOT ? `; agent: ${agentRoot}` : '') + (baseRoot ? `; base: ${resolve(baseRoot)}` : '') + (agentArgs.length ? `; agent args: ${agentArgs.join(' ')}` : '') + '\n');
 
   const results = [];
@@ -316,6 +336,11 @@ async function main() {
         for (const [name, root] of [['agent', agentRoot], ...(baseRoot ? [['base', resolve(baseRoot)]] : [])]) {
           // --agent-args go to the agent under test only: with --base . they compare two configurations
           const t = { name, ...(await startAgent({ gpus, policy, recordsFile: recordsFile(name), root, extraArgs: name === 'agent' ? agentArgs : [] })) };
+          running.add(t);
+          targets.push(t);
+        }
+        if (withProxyOnly) {
+          const t = { name: 'proxy', ...(await spawnRole('proxy-only', ['--upstream', upstreamUrl, '--root', agentRoot])) };
           running.add(t);
           targets.push(t);
         }
@@ -367,14 +392,14 @@ async function main() {
       }
     }
 
-    if (results.length) console.log(`\n| GPUs | records | policy | agent/bare req/s, median [range] | agent CPU µs/req | bare CPU µs/req | +p50 ms (-c${connections}) | +p99 ms | +p50 ms (-c1) | +p99 ms (-c1) |${baseRoot ? ' agent/base req/s | agent/base CPU |' : ''}`);
-    if (results.length) console.log(`|---|---|---|---|---|---|---|---|---|---|${baseRoot ? '---|---|' : ''}`);
+    if (results.length) console.log(`\n| GPUs | records | policy | agent/bare req/s, median [range] | agent CPU µs/req | bare CPU µs/req | +p50 ms (-c${connections}) | +p99 ms | +p50 ms (-c1) | +p99 ms (-c1) |${baseRoot ? ' base/bare req/s | base CPU µs/req | agent/base req/s | agent/base CPU |' : ''}`);
+    if (results.length) console.log(`|---|---|---|---|---|---|---|---|---|---|${baseRoot ? '---|---|---|---|' : ''}`);
     for (const r of results) {
       const a = r.loaded.targets.agent;
       const b = r.loaded.targets.bare;
       const s = r.serial?.targets.agent;
       console.log(`| ${r.gpus} | ${r.records} | ${r.policy} | ${mr(a.ratio)} | ${f0(a.cpuUs.median)} | ${f0(b.cpuUs.median)} | ${f2(a.addP50Ms.median)} | ${f2(a.addP99Ms.median)} | ${s ? s.addP50Ms.median.toFixed(3) : '—'} | ${s ? s.addP99Ms.median.toFixed(3) : '—'} |` +
-        (r.loaded.agentVsBase ? ` ${mr(r.loaded.agentVsBase.ratio, (x) => x.toFixed(3))} | ${mr(r.loaded.agentVsBase.cpuRatio, (x) => x.toFixed(3))} |` : ''));
+        (r.loaded.agentVsBase ? ` ${mr(r.loaded.targets.base.ratio)} | ${f0(r.loaded.targets.base.cpuUs.median)} | ${mr(r.loaded.agentVsBase.ratio, (x) => x.toFixed(3))} | ${mr(r.loaded.agentVsBase.cpuRatio, (x) => x.toFixed(3))} |` : ''));
     }
     const outFile = opt('out', join(ROOT, 'bench/results', `whole-agent-${stamp}.json`));
     mkdirSync(dirname(outFile), { recursive: true });
@@ -392,4 +417,5 @@ async function main() {
 const role = opt('role', undefined);
 if (role === 'upstream') roleUpstream();
 else if (role === 'bare') roleBare(opt('upstream', ''));
+else if (role === 'proxy-only') await roleProxyOnly(opt('upstream', ''), opt('root', ROOT));
 else await main();

@@ -3,7 +3,7 @@
  * The naive way, kept as the reference for bench/agent-cost.mjs: the same sampling as the agent
  * (GPU power at 10 Hz, RAPL at 4 Hz, energy integrated) done by spawning
  * `nvidia-smi --query-gpu=… --format=csv,noheader,nounits` once per sample, as many scripts and
- * exporters do. inferwatt instead keeps one long-lived `nvidia-smi … -lms N` child (issue 2, DESIGN §4).
+ * exporters do. inferwatt instead keeps one long-lived `nvidia-smi … -lms N` child (issue 2).
  *
  *   node bench/naive-nvidia-smi.mjs --nvidia-smi PATH [--interval-ms 100] [--powercap-root DIR]
  *        [--cpu-interval-ms 250] [--duration-s N]

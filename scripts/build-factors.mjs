@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
- * Rebuilds the factor tables in config/factors/ from the research data set (../shared/data/factors by
- * default). Run by hand when the sources are refreshed, never at test or run time: the generated CSVs are
+ * Rebuilds the factor tables in config/factors/ from a snapshot of the public data sets that
+ * config/factors/README.md lists (--src, required). Run by hand when the sources are refreshed, never at test or run time: the generated CSVs are
  * committed, and src/impacts/factor-tables.ts validates them at start-up.
  *
- *   node scripts/build-factors.mjs [--src DIR] [--out DIR]
+ *   node scripts/build-factors.mjs --src DIR [--out DIR]
  *
  * Plain Node (no dependencies, no TypeScript build) so that it runs on a fresh checkout.
  * Every row written carries `source` and `year`; licences are listed in config/factors/README.md and
@@ -18,10 +18,14 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: {
-    src: { type: 'string', default: resolve(here, '../../shared/data/factors') },
+    src: { type: 'string' },
     out: { type: 'string', default: resolve(here, '../config/factors') },
   },
 });
+if (values.src === undefined) {
+  console.error('build-factors: --src DIR is required (a snapshot of the data sets that config/factors/README.md lists)');
+  process.exit(2);
+}
 const SRC = values.src;
 const OUT = values.out;
 

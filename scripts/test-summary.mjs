@@ -1,12 +1,21 @@
-// Prints the plain closing line `N passed, N failed[, N skipped]` from vitest's JSON report.
+// Prints the plain closing line `N passed, N failed[, N skipped]` from vitest's JSON reports (summed).
 import { readFileSync } from 'node:fs';
 
-const file = process.argv[2] ?? '.tmp/vitest-report.json';
-try {
-  const r = JSON.parse(readFileSync(file, 'utf8'));
-  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`);
-} catch (err) {
-  console.log('0 passed, 1 failed');
-  console.error(`no test report at ${file}: ${err instanceof Error ? err.message : String(err)}`);
+const files = process.argv.slice(2);
+if (files.length === 0) files.push('.tmp/vitest-report.json');
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const file of files) {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    passed += r.numPassedTests ?? 0;
+    // A file that failed to load (a throw at import or in beforeAll) may have no failed test: count its suites then.
+    failed += (r.numFailedTests ?? 0) > 0 ? r.numFailedTests : (r.numFailedTestSuites ?? 0);
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  } catch (err) {
+    failed += 1;
+    console.error(`no test report at ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -3,14 +3,18 @@ import { join } from 'node:path';
 import { startAgent } from './agent.js';
 import { CONFIG_FLAGS, envName } from './config/flags.js';
 import { PACKAGE_ROOT } from './config/load.js';
-import { ConfigError, InferwattError, errorMessage } from './core/errors.js';
+import { errorMessage } from './core/errors.js';
+import { reportError } from './commands/cli-errors.js';
 import { runSensorsCommand } from './commands/sensors.js';
 import { runFactorsCommand } from './commands/factors.js';
 import { runProjectCommand } from './commands/project.js';
 import { runDemoCommand } from './commands/demo.js';
+import { runCalibrateCommand } from './commands/calibrate.js';
+import { runReportCommand } from './commands/report.js';
+import { commandHelp } from './commands/help.js';
 
 /**
- * `inferwatt <command>`: run (default for `npm start`), sensors, factors, project, help, version.
+ * `inferwatt <command>`: run, demo (`npm start`), sensors, factors, project, help [COMMAND], version.
  * Exit status: 0 ok, 1 runtime failure, 2 bad configuration or usage (every problem listed).
  */
 export interface CliIo {
@@ -38,6 +42,7 @@ export function usage(): string {
   return `inferwatt ${version()}: measured energy, CO2e and water of every LLM inference request
 
 Usage: inferwatt <command> [flags]
+       inferwatt <command> --help   (or inferwatt help <command>) lists the flags of one command
 
 Commands:
   run                 sample the host's power, proxy the inference server, export /metrics
@@ -47,10 +52,15 @@ Commands:
   sensors [--json]    show the sensors found on this host, the ones skipped and why, live readings
   factors [REGION]    list the regions, or show the factors for REGION with their sources
   project [flags]     project yearly energy, CO2e and water at scale (inferwatt project --help)
+  report [flags]      totals, CO2e (location- and market-based), water and SCI per query over a period,
+                      from Prometheus or records files, as table, csv, json, md or html (inferwatt report --help)
+  calibrate --upstream URL --model NAME
+                      measure what a prompt and a completion token cost on an otherwise idle server;
+                      --out writes them for --attribution learned (inferwatt calibrate --help)
   version             print the version
 
-Flags of run and sensors (env variables in brackets; flags win over env, env over --config FILE,
-that over config/default.yaml):
+Flags of run (env variables in brackets; flags win over env, env over --config FILE, that over
+config/default.yaml; the other commands: inferwatt <command> --help):
   --config FILE        YAML configuration file  [INFERWATT_CONFIG]
 ${flags}
 
@@ -59,48 +69,44 @@ Docs: README.md, config/default.yaml (every key), docs/.
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
-  const [command = 'run', ...rest] = argv;
+  // Bare `inferwatt` prints the help: starting an agent takes `inferwatt run` (the image's CMD says so).
+  const [command = 'help', ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
   try {
     switch (command) {
       case 'run':
-        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        if (wantsHelp) { io.stdout(commandHelp('run')); return 0; }
         return await runCommand(rest, io);
       case 'sensors':
-        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        if (wantsHelp) { io.stdout(commandHelp('sensors')); return 0; }
         return await runSensorsCommand(rest, io);
       case 'demo':
-        if (rest.includes('--help') || rest.includes('-h')) { io.stdout(usage()); return 0; }
+        if (wantsHelp) { io.stdout(commandHelp('demo')); return 0; }
         return await runDemo(rest, io);
       case 'factors':
         return await runFactorsCommand(rest, io);
       case 'project':
         return await runProjectCommand(rest, io);
+      case 'report':
+        return await runReportCommand(rest, io);
+      case 'calibrate':
+        if (wantsHelp) { io.stdout(commandHelp('calibrate')); return 0; }
+        return await runCalibrateCommand(rest, io);
       case 'version': case '--version': case '-v':
         io.stdout(`${version()}\n`);
         return 0;
       case 'help': case '--help': case '-h':
-        io.stdout(usage());
+        if (rest[0] === 'run' || rest[0] === 'sensors' || rest[0] === 'demo' || rest[0] === 'calibrate') io.stdout(commandHelp(rest[0]));
+        else if (rest[0] === 'factors' || rest[0] === 'project' || rest[0] === 'report') return await main([rest[0], '--help'], io);
+        else io.stdout(usage());
         return 0;
       default:
         io.stderr(`inferwatt: unknown command "${command}"\n\n${usage()}`);
         return 2;
     }
   } catch (err) {
-    return reportError(err, io);
+    return reportError(err, io, command);
   }
-}
-
-export function reportError(err: unknown, io: Pick<CliIo, 'stderr'>): number {
-  if (err instanceof ConfigError) {
-    io.stderr(`inferwatt: invalid configuration (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-    return 2;
-  }
-  if (err instanceof InferwattError) {
-    io.stderr(`inferwatt: ${err.message}\n`);
-    return err.kind === 'fatal' ? 1 : 1;
-  }
-  io.stderr(`inferwatt: ${errorMessage(err)}\n`);
-  return 1;
 }
 
 function interruptSignal(): { promise: Promise<void>; dispose: () => void } {

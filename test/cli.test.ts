@@ -43,4 +43,37 @@ describe('inferwatt CLI', () => {
     const v = await cli(['version']);
     expect(v.out).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
+
+  it('bare `inferwatt` prints the help instead of starting the agent', async () => {
+    const r = await Promise.race([
+      cli([]),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('bare inferwatt did not return: it started the agent')), 3000)),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Usage: inferwatt <command> \[flags\]$/m);
+    expect(r.out).not.toMatch(/inferwatt: metrics http/);
+  });
+
+  it("each command's --help prints its own flags", async () => {
+    const global = (await cli(['help'])).out;
+    const help = async (...argv: string[]) => { const r = await cli(argv); expect(r.code).toBe(0); expect(r.out).not.toBe(global); return r.out; };
+    const run = await help('run', '--help');
+    expect(run).toMatch(/^Usage: inferwatt run \[flags\]/);
+    for (const f of ['--upstream', '--listen', '--metrics-listen', '--records', '--region', '--sensors', '--config']) expect(run).toContain(f);
+    expect(run).not.toContain('--duration');
+
+    const sensors = await help('sensors', '--help');
+    expect(sensors).toMatch(/^Usage: inferwatt sensors \[flags\]/);
+    for (const f of ['--json', '--seconds', '--sensors', '--nvidia-smi', '--nvml-lib', '--powercap-root', '--cpu-tdp-w']) expect(sensors).toContain(f);
+    for (const f of ['--upstream', '--listen', '--records', '--region']) expect(sensors).not.toContain(f);
+
+    const demo = await help('demo', '-h');
+    expect(demo).toMatch(/^Usage: inferwatt demo \[flags\]/);
+    for (const f of ['--duration', '--concurrency', '--region', '--listen', '--metrics-listen']) expect(demo).toContain(f);
+    expect(demo).not.toContain('--upstream');
+
+    expect(await help('factors', '--help')).toMatch(/^usage: inferwatt factors \[REGION\]/i);
+    expect(await help('project', '--help')).toMatch(/^Usage: inferwatt project \[flags\][\s\S]*--users N/);
+    expect(await help('help', 'sensors')).toBe(sensors);
+  });
 });

@@ -376,7 +376,7 @@ async function main(): Promise<void> {
     const [l, f1, d1] = [lat[name]!, ttfb[name]!, delays[name]!].map((a) => a.sort((x, y) => x - y));
     Object.assign(rows[name]!, { p50: pct(l!, 50), p99: pct(l!, 99), ttfbP50: pct(f1!, 50), chunkDelayP50: pct(d1!, 50), chunkDelayP99: pct(d1!, 99) });
   }
-  for (const [name, t] of targets) if (t.proc) rows[name]!.rss1000 = await rssWithStreams(t as Child, 1000);
+  for (const [name, t] of targets) if (t.proc) rows[name]!.rss1000 = await rssWithStreams(t, 1000);
   for (const c of [upstream, bare, inferwatt, ...(nginx ? [nginx] : []), ...(base ? [base] : [])]) c.proc.kill();
 
   const d = rows.direct!;

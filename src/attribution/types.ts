@@ -1,13 +1,12 @@
+import type { PoolCostReport } from './learn/pool-learner.js';
+
 /**
  * The attribution stage: request windows in, per-request energy out, conserving the pool's energy.
  * The proxy (and the middleware) talk to it only through `RequestTracker`.
  */
 export type Outcome = 'ok' | 'error' | 'aborted';
 export const OUTCOMES: readonly Outcome[] = ['ok', 'error', 'aborted'];
-/** Why the proxy could not complete a request because of the upstream (a bounded label set). */
-export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
-export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
-export type AttributionPolicy = 'time' | 'tokens';
+export type AttributionPolicy = 'time' | 'tokens' | 'learned';
 export type IdlePolicy = 'unattributed' | 'amortize';
 
 export interface WindowStart {
@@ -27,6 +26,10 @@ export interface WindowUpdate {
   model?: string;
   promptTokens?: number;
   completionTokens?: number;
+  /** Of promptTokens, those the server served from its prompt cache (`prompt_tokens_details.cached_tokens`). */
+  cachedPromptTokens?: number;
+  /** The request asked for a streamed response: its first byte ends its prefill. */
+  stream?: boolean;
 }
 
 export interface WindowEnd {
@@ -94,4 +97,37 @@ export interface LedgerTotals {
   attributedByModelJ: Record<string, number>;
   /** How far (monotonic ms) the ledger has processed, per pool. */
   processedUntilMs: Record<string, number>;
+}
+
+export interface LedgerStats {
+  /** Window starts/ends that arrived after the ledger had processed past them (clamped). */
+  readonly lateEvents: number;
+  /** Held segments split before all their windows ended (bounds reached, lag, flush). */
+  readonly forcedSplits: number;
+  /** Records finalised with complete: false because the pool's devices lagged past lagBoundMs. */
+  readonly lagFinalised: number;
+  /** Device pieces the timeline could not answer (evicted or missing), counted as 0 J and not measured. */
+  readonly uncoveredPieces: number;
+  /** Windows opened for a pool that the ledger does not know (recorded with 0 J, complete: false). */
+  readonly unknownPool: number;
+  /** Updates or ends ignored (after end, invalid values, second end). */
+  readonly ignoredCalls: number;
+  /** Segments currently held (tokens policy) and windows not final yet. */
+  readonly heldSegments: number;
+  readonly pendingWindows: number;
+}
+
+export interface Ledger extends RequestTracker {
+  /** Processes everything the timeline now covers; the composition root calls it from the sampler's onSample. */
+  advance(): void;
+  /** Called once per finished request, when its record is final, after the ledger call that made it. Returns an unsubscribe function. */
+  onFinal(cb: (rec: AttributedRequest) => void): () => void;
+  /** `{id, state: 'pending'}` for a known window whose record is not final yet; undefined otherwise. */
+  pending(id: string): { id: string; state: 'pending' } | undefined;
+  totals(): LedgerTotals;
+  /** At shutdown: finalises everything with what exists (complete: false where the timeline does not cover). */
+  flush(): void;
+  stats(): LedgerStats;
+  /** `learned`: each pool's learned token costs; undefined under the other policies. */
+  tokenCosts(): PoolCostReport[] | undefined;
 }

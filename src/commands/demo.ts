@@ -1,6 +1,10 @@
+import { createServer } from 'node:net';
 import { createAgent } from '../agent.js';
 import type { ExtraFlag } from '../config/argv.js';
+import { envName } from '../config/flags.js';
 import { configFromArgv } from '../config/from-argv.js';
+import { parseHostPort, type LoadedConfig } from '../config/load.js';
+import { DEFAULTS } from '../config/schema.js';
 import { createLogger } from '../core/logger.js';
 import { joulesToWh } from '../core/units.js';
 import { startLoadGenerator } from '../demo/load-generator.js';
@@ -15,7 +19,7 @@ import { project } from '../impacts/projection.js';
  * one line per finished request, then a summary per model and what the measured J/query would mean
  * at a billion users.
  */
-const EXTRA: readonly ExtraFlag[] = [
+export const DEMO_FLAGS: readonly ExtraFlag[] = [
   { flag: 'duration', type: 'string', help: 'seconds to run (default: until Ctrl-C)' },
   { flag: 'concurrency', type: 'string', help: 'concurrent clients (default 6)' },
 ];
@@ -41,7 +45,7 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
   let extra: Record<string, string | boolean>;
   try {
     ({ loaded, extra } = configFromArgv(argv, {
-      env: io.env, extra: EXTRA,
+      env: io.env, extra: DEMO_FLAGS,
       // The demo's own choices sit under the user's flags; the upstream is always the simulated server.
       defaults: { sensors: 'simulated', 'simulated-gpus': '1', 'interval-ms': '100', 'log-level': 'warn' },
       forced: { upstream: sim.url },
@@ -58,6 +62,10 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
     await sim.close();
     throw err;
   }
+  const chosen = (flag: string) => argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) || io.env[envName(flag)] !== undefined;
+  const freed = await freeDefaultPorts(loaded, { listen: chosen('listen'), metricsListen: chosen('metrics-listen') });
+  loaded = freed.loaded;
+  const moved = freed.moved;
   const duration = extra.duration === undefined ? undefined : Number(extra.duration);
   const concurrency = extra.concurrency === undefined ? 6 : Number(extra.concurrency);
   const logger = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, write: (l) => io.stderr(l + '\n') });
@@ -76,6 +84,7 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
     `  records   ${agent.metricsUrl}/api/requests?limit=10   summary ${agent.metricsUrl}/api/summary`,
     `  factors   ${factors.region}: ${factors.gridGCo2ePerKWh} gCO2e/kWh, PUE ${factors.pue}, WUE ${factors.wue} L/kWh, EWIF ${factors.ewif} L/kWh (${factors.source}${factors.region === 'world' ? '; set --region' : ''})`,
     `  load      ${concurrency} concurrent clients, models ${DEFAULT_SIM_MODELS.map((m) => m.id).join(', ')}`,
+    ...(moved.length ? [`  ports     ${moved.join(' and ')} ${moved.length === 1 ? 'was' : 'were'} in use (another inferwatt?), so the demo took free ones; --listen and --metrics-listen choose`] : []),
     duration ? `  running for ${duration} s` : '  running until Ctrl-C',
     '',
     `${'model'.padEnd(24)} ${'prompt/compl'} ${'time'.padStart(8)} ${'energy'.padStart(10)} ${'CO2e'.padStart(15)} ${'water'.padStart(10)}`,
@@ -89,6 +98,39 @@ export async function runDemoCommand(argv: readonly string[], io: DemoIo): Promi
   await sim.close();
   io.stdout('\n' + formatSummary(agent.summary(), factors) + '\n');
   return 0;
+}
+
+/**
+ * The demo is a showcase, not a service: where an address is the built-in default and something listens
+ * there already (an agent, another demo), it takes a free port on the same host instead and says so.
+ * An address the user chose with a flag or an environment variable is kept (and fails loudly if taken), as
+ * `run` always does.
+ */
+async function freeDefaultPorts(loaded: LoadedConfig, chosen: { listen: boolean; metricsListen: boolean }): Promise<{ loaded: LoadedConfig; moved: string[] }> {
+  const { config } = loaded;
+  const moved: string[] = [];
+  const pick = async (address: string, builtIn: string, userChosen: boolean): Promise<string> => {
+    if (userChosen || address !== builtIn) return address;
+    const { host, port } = parseHostPort(address);
+    if (!(await inUse(host, port))) return address;
+    moved.push(address);
+    return `${address.slice(0, address.lastIndexOf(':'))}:0`;
+  };
+  const listen = config.proxy.enabled ? await pick(config.proxy.listen, DEFAULTS.proxy.listen, chosen.listen) : config.proxy.listen;
+  const metricsListen = await pick(config.metrics.listen, DEFAULTS.metrics.listen, chosen.metricsListen);
+  if (!moved.length) return { loaded, moved };
+  return {
+    loaded: { ...loaded, config: { ...config, proxy: { ...config.proxy, listen }, metrics: { ...config.metrics, listen: metricsListen } } },
+    moved,
+  };
+}
+
+function inUse(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
+    probe.listen(port, host, () => probe.close(() => resolve(false)));
+  });
 }
 
 export function formatSummary(s: Summary, f: { gridGCo2ePerKWh: number; pue: number; wue: number; ewif: number; region: string }): string {

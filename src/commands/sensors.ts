@@ -6,7 +6,7 @@ import { createSampler } from '../energy/sampler.js';
 import { createEnergyTimeline } from '../energy/timeline.js';
 import { discoverSensors } from '../sensors/discovery.js';
 
-const EXTRA: readonly ExtraFlag[] = [
+export const SENSORS_FLAGS: readonly ExtraFlag[] = [
   { flag: 'json', type: 'bool', help: 'machine-readable output' },
   { flag: 'seconds', type: 'string', help: 'how long to sample for the live readings (default 2)' },
 ];
@@ -17,7 +17,7 @@ export async function runSensorsCommand(
   io: { stdout: (s: string) => void; stderr: (s: string) => void; env: Readonly<Record<string, string | undefined>> },
 ): Promise<number> {
   const { loaded, extra } = configFromArgv(argv, {
-    env: io.env, extra: EXTRA,
+    env: io.env, extra: SENSORS_FLAGS,
     check: (x) => {
       const s = x.seconds === undefined ? 2 : Number(x.seconds);
       return Number.isFinite(s) && s >= 0 && s <= 60 ? [] : ['--seconds must be a number from 0 to 60'];

@@ -1,4 +1,4 @@
-import { CONFIG_FLAGS, type FlagSpec } from './flags.js';
+import { CONFIG_FLAGS } from './flags.js';
 
 export interface ExtraFlag {
   readonly flag: string;
@@ -14,13 +14,17 @@ export interface ParsedArgv {
 
 /**
  * Parses `--name value`, `--name=value`, bare `--bool-flag` and `--no-bool-flag` against the config
- * flag table plus a command's extra flags. Unknown flags are problems (listed with the others).
+ * flag table (and `--config`) plus a command's extra flags, or with `configFlags: false` against the extra
+ * flags only (`project`). A value may start with one dash (`--users -5` is a value, reported by the range
+ * check). Unknown flags are problems (listed with the others).
  */
-export function parseArgv(argv: readonly string[], extra: readonly ExtraFlag[] = []): ParsedArgv {
+export function parseArgv(argv: readonly string[], extra: readonly ExtraFlag[] = [], opts: { configFlags?: boolean } = {}): ParsedArgv {
   const specs = new Map<string, { type: string }>();
-  for (const f of CONFIG_FLAGS as readonly FlagSpec[]) specs.set(f.flag, { type: f.type });
+  if (opts.configFlags !== false) {
+    for (const f of CONFIG_FLAGS) specs.set(f.flag, { type: f.type });
+    specs.set('config', { type: 'string' });
+  }
   for (const f of extra) specs.set(f.flag, { type: f.type });
-  specs.set('config', { type: 'string' });
   specs.set('help', { type: 'bool' });
 
   const flags: Record<string, string | boolean> = {};

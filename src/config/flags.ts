@@ -14,6 +14,8 @@ export interface FlagSpec {
 export const CONFIG_FLAGS: readonly FlagSpec[] = [
   { flag: 'upstream', path: ['proxy', 'upstream'], type: 'string', help: 'inference server to proxy to (default http://127.0.0.1:8000)' },
   { flag: 'listen', path: ['proxy', 'listen'], type: 'string', help: 'proxy HOST:PORT (default 127.0.0.1:8790)' },
+  { flag: 'upstream-timeout-ms', path: ['proxy', 'upstreamTimeoutMs'], type: 'int', help: 'time to the upstream\'s response headers, then 504 (default 600000)' },
+  { flag: 'upstream-idle-timeout-ms', path: ['proxy', 'upstreamIdleTimeoutMs'], type: 'int', help: 'longest silence of the upstream once its response began, then cut; 0 = never (default 300000)' },
   { flag: 'proxy', path: ['proxy', 'enabled'], type: 'bool', help: 'run the proxy (default true; --proxy=false measures devices only)' },
   { flag: 'metrics-listen', path: ['metrics', 'listen'], type: 'string', help: 'metrics/API HOST:PORT (default 127.0.0.1:9477)' },
   { flag: 'region', path: ['impacts', 'region'], type: 'nullable-string', help: 'grid region: FR, US-CAL-CISO, aws:eu-west-1, … (see `inferwatt factors`)' },
@@ -27,7 +29,8 @@ export const CONFIG_FLAGS: readonly FlagSpec[] = [
   { flag: 'powercap-root', path: ['sensors', 'powercapRoot'], type: 'string', help: 'powercap sysfs root (default /sys/class/powercap)' },
   { flag: 'cpu-tdp-w', path: ['sensors', 'cpuTdpW'], type: 'number', help: 'CPU TDP for the load-based estimate, W' },
   { flag: 'simulated-gpus', path: ['sensors', 'simulatedGpus'], type: 'int', help: 'GPUs of the simulated sensor (default 1)' },
-  { flag: 'attribution', path: ['attribution', 'policy'], type: 'string', help: 'time | tokens' },
+  { flag: 'attribution', path: ['attribution', 'policy'], type: 'string', help: 'time | tokens | learned' },
+  { flag: 'learn-state', path: ['attribution', 'learn', 'stateFile'], type: 'nullable-string', help: 'learned: keep the learned token costs across restarts in this file' },
   { flag: 'idle', path: ['attribution', 'idle'], type: 'string', help: 'unattributed | amortize' },
   { flag: 'records', path: ['records', 'file'], type: 'nullable-string', help: 'append finished request records to this JSONL file' },
   { flag: 'log-level', path: ['log', 'level'], type: 'string', help: 'debug | info | warn | error | silent' },

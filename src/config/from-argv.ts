@@ -34,12 +34,15 @@ export function configFromArgv(
   if (parsed.positionals.length && !opts.allowPositionals) problems.push(`unexpected argument(s): ${parsed.positionals.join(' ')}`);
   problems.push(...(opts.check?.(extra, parsed.positionals) ?? []));
   let loaded: LoadedConfig | undefined;
+  let warnings: readonly string[];
   try {
     loaded = loadConfig({ flags, env: opts.env, ...(typeof parsed.flags.config === 'string' ? { configFile: parsed.flags.config } : {}) });
+    warnings = loaded.warnings;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
+    warnings = err.warnings;
   }
-  if (problems.length || !loaded) throw new ConfigError(problems);
+  if (problems.length || !loaded) throw new ConfigError(problems, warnings);
   return { loaded, extra, positionals: parsed.positionals };
 }

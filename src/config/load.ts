@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { CONFIG_FLAGS, coerceFlagValue, envName } from './flags.js';
-import { configSchema, DEFAULTS, type Config } from './schema.js';
+import { DEFAULTS, type Config } from './schema.js';
+import { validateConfig } from './validate.js';
 
 /** The package root, found from this file whether it runs from src/ (tests) or dist/ (built). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,7 +34,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 function merge(base: Obj, over: Obj): Obj {
   const out: Obj = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = isObj(v) && isObj(base[k]) ? merge(base[k] as Obj, v) : v;
+    out[k] = isObj(v) && isObj(base[k]) ? merge(base[k], v) : v;
   }
   return out;
 }
@@ -57,6 +58,18 @@ function unknownKeys(value: unknown, shape: unknown, prefix: string, out: string
   }
 }
 
+/**
+ * `, line 3, column 1: <what>` and the lines the yaml library quotes, with its caret, indented under the
+ * problem. (Its message reads `<what> at line 3, column 1:` followed by that excerpt.)
+ */
+function yamlProblem(e: { message: string; linePos?: readonly { line: number; col: number }[] | undefined }): string {
+  const [first = '', ...rest] = e.message.split('\n');
+  const what = first.replace(/ at line \d+, column \d+:?$/, '');
+  const pos = e.linePos?.[0];
+  const excerpt = rest.filter((l) => l.trim() !== '').map((l) => `    ${l}`);
+  return `${pos ? `, line ${pos.line}, column ${pos.col}` : ''}: ${what}${excerpt.length ? `\n${excerpt.join('\n')}` : ''}`;
+}
+
 function readYaml(file: string, problems: string[]): Obj {
   let text: string;
   try {
@@ -67,7 +80,7 @@ function readYaml(file: string, problems: string[]): Obj {
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
-    for (const e of doc.errors) problems.push(`config file ${file}: ${e.message.split('\n')[0]}`);
+    for (const e of doc.errors) problems.push(`config file ${file}${yamlProblem(e)}`);
     return {};
   }
   const value: unknown = doc.toJS();
@@ -87,7 +100,7 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const sources: string[] = ['defaults'];
-  let merged: Obj = structuredClone(DEFAULTS) as unknown as Obj;
+  let merged: Obj = structuredClone(DEFAULTS);
 
   const layerFile = (file: string, label: string) => {
     const value = readYaml(file, problems);
@@ -123,24 +136,11 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     else setPath(merged, spec.path, r.value);
   }
 
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = issue.path.join('.');
-      const flag = CONFIG_FLAGS.find((f) => f.path.join('.') === key);
-      problems.push(`${key}${flag ? ` (--${flag.flag}, ${envName(flag.flag)})` : ''}: ${issue.message}`);
-    }
-  }
-  if (problems.length || !parsed.success) throw new ConfigError(problems);
-
-  const config = parsed.data;
-  const seen = new Set<string>();
-  for (const u of config.proxy.upstreams) {
-    if (seen.has(u.name)) problems.push(`proxy.upstreams: the name "${u.name}" is used twice`);
-    seen.add(u.name);
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return { config: deepFreeze(config), warnings, sources };
+  const validation = validateConfig(merged);
+  problems.push(...validation.problems);
+  // The warnings travel with the error: an unknown key is often the typo behind a problem.
+  if (problems.length || !validation.config) throw new ConfigError(problems, warnings);
+  return { config: deepFreeze(validation.config), warnings, sources };
 }
 
 function deepFreeze<T>(v: T): T {

@@ -1,6 +1,6 @@
 /**
  * Time, injected. Everything that reads time or waits takes a Clock, so tests drive a fake one instead
- * of sleeping (CONVENTIONS lesson 6).
+ * of sleeping.
  *
  * `nowMs()` is the monotonic clock (uv_hrtime, as process.hrtime and performance.now) in milliseconds, as a float with sub-µs resolution:
  * energy is integrated over it, never over wall-clock time, which can jump (NTP, suspend).

@@ -40,9 +40,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       if (format === 'json') {
         write(JSON.stringify({ time, level: lvl, ...(component ? { component } : {}), msg, ...fields }));
       } else {
-        const extra = fields && Object.keys(fields).length
-          ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
-          : '';
+        // A field without a value (an error without a code) is left out, as JSON.stringify does.
+        let extra = '';
+        if (fields) for (const k in fields) {
+          const v = fields[k];
+          if (v !== undefined) extra += ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`;
+        }
         write(`${time} ${lvl.toUpperCase().padEnd(5)} ${component ? `[${component}] ` : ''}${msg}${extra}`);
       }
     };

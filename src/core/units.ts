@@ -1,4 +1,4 @@
-/** Unit conversions, in one place (CONVENTIONS lesson 1). Names carry the unit. */
+/** Unit conversions, in one place. Names carry the unit. */
 export const J_PER_KWH = 3.6e6;
 export const J_PER_WH = 3600;
 
@@ -7,5 +7,3 @@ export const millijoulesToJoules = (mj: number): number => mj / 1e3;
 export const milliwattsToWatts = (mw: number): number => mw / 1e3;
 export const joulesToKWh = (j: number): number => j / J_PER_KWH;
 export const joulesToWh = (j: number): number => j / J_PER_WH;
-export const whToJoules = (wh: number): number => wh * J_PER_WH;
-export const kwhToJoules = (kwh: number): number => kwh * J_PER_KWH;

@@ -5,7 +5,7 @@ import type { Reading, Sensor } from '../sensors/types.js';
 import type { Sampler, SamplerOptions, SamplerStats } from './types.js';
 
 /** stop() waits this long for reads in flight by default: long enough for a slow sysfs read or a pipe
- * drain, short enough that SIGTERM still exits promptly when a driver is wedged (DESIGN §1). */
+ * drain, short enough that SIGTERM still exits promptly when a driver is wedged (docs/sensors.md). */
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 
 export interface CreateSamplerOptions extends SamplerOptions {
@@ -32,7 +32,7 @@ interface Loop {
 }
 
 /**
- * The sampler (DESIGN §1, "Sampling is decoupled from scraping"): each sensor is read on its own cadence,
+ * The sampler (docs/sensors.md: sampling is decoupled from scraping): each sensor is read on its own cadence,
  * scheduled through the injected Clock, and its readings are appended to the timeline.
  *
  * Ticks are due at anchor + k × interval (no drift from timer lateness). When a tick comes due while the
@@ -200,7 +200,7 @@ export function createSampler(opts: CreateSamplerOptions): Sampler {
       const late = await Promise.race([done, timedOut]);
       cancelWait?.();
       if (late) {
-        const stuck = loops.filter((l) => l.inFlight).map((l) => l.sensor.name);
+        const stuck = loops.filter((l) => l.inFlight !== undefined).map((l) => l.sensor.name);
         log.warn('stopped without waiting for reads still running', { sensors: stuck.join(','), stopTimeoutMs });
       }
     },

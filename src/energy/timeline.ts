@@ -11,7 +11,7 @@ import {
 } from './types.js';
 
 /**
- * Points kept per device by default: one hour at the GPU cadence of 10 Hz (DESIGN §1: 100 ms), 2.5 h at
+ * Points kept per device by default: one hour at the GPU cadence of 10 Hz (100 ms, docs/sensors.md), 2.5 h at
  * RAPL's 4 Hz. The ledger only looks back over a request's window plus the lag bound, so an hour covers
  * the longest streaming requests with a wide margin, at 2 × 8 B × 36 000 = 576 KB per device
  * (≈ 5.8 MB for 8 GPUs + 2 RAPL zones), well inside the agent's 80 MB RSS target (issue 2).
@@ -48,7 +48,7 @@ interface DeviceState {
 }
 
 /**
- * The per-device energy timeline (DESIGN §1): cumulative joules on the monotonic clock.
+ * The per-device energy timeline (docs/sensors.md): cumulative joules on the monotonic clock.
  *
  * Counter readings (`energyJ`) are stored as given. Gauge readings (`powerW`) are integrated by the
  * trapezoid rule between consecutive readings, cum += (p_prev + p_cur) / 2 × dt; the first gauge reading
@@ -62,7 +62,7 @@ interface DeviceState {
  * continuous series: the interval across the switch is integrated from power, and later counter values
  * are offset so the series stays continuous and monotone.
  *
- * Nothing here throws on bad input (CONVENTIONS lesson 4): bad readings are dropped, counted by reason
+ * Nothing here throws on bad input: bad readings are dropped, counted by reason
  * and logged rate-limited. `append` allocates nothing on the accepted path.
  */
 export function createEnergyTimeline(opts: EnergyTimelineOptions): EnergyTimeline {

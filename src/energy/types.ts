@@ -89,7 +89,7 @@ export interface Sampler {
 export interface SamplerOptions {
   readonly sensors: readonly Sensor[];
   readonly timeline: EnergyTimeline;
-  /** Cadence per sensor name; e.g. 100 ms for GPUs, 250 ms for RAPL (DESIGN §1). */
+  /** Cadence per sensor name; e.g. 100 ms for GPUs, 250 ms for RAPL (docs/sensors.md). */
   readonly intervalMs: (sensor: Sensor) => number;
   /** How long stop() waits for reads in flight before giving up on them (a hung sensor); default 5000. */
   readonly stopTimeoutMs?: number;

@@ -1,35 +1,40 @@
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import type { LedgerStats } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
-import { OUTCOMES, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
+import { OUTCOMES } from '../attribution/types.js';
+import { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../proxy/forward.js';
 import type { DeviceSnapshot } from '../energy/types.js';
+import type { Factors, FactorsInForce } from '../impacts/types.js';
 import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
-import { UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
+import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
 import { createRequestSeries } from './request-series.js';
 import { registerSeriesHistogram } from './series-histogram.js';
+import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
+import { registerTokenCostMetrics } from './token-cost-metrics.js';
+import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
 
 /**
- * The metric catalogue of DESIGN §4, in one place, on our own registry. Device and sensor metrics are
+ * The metric catalogue (docs/design.md, the external contract), in one place, on our own registry. Device and sensor metrics are
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
  * when a record is final, into plain numbers (request-series.ts) that the collectors read at scrape time.
  * Base units; liters are said in HELP.
  *
- * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4, extending DESIGN §4's table),
- * both bounded (label-bounder.ts). The per-request histograms stay by `model` only: each (model,
+ * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4),
+ * both bounded (label-bounder.ts), and `pool` (the upstream's name, one of the configured upstreams, so
+ * bounded by the configuration; `inferwatt report --by pool` needs it). The per-request histograms stay by `model` only: each (model,
  * tenant) pair would cost 60 series (20 + 18 + 16 buckets with +Inf, a sum and a count each), 60,000
  * at 50 models × 20 tenants, while the counters cost at most 8 series a pair. Per-tenant means come
  * from the counters (energy total / requests total); per-tenant distributions from the records.
  */
 
-export interface ActiveFactors {
-  region: string;
-  source: string;
-  year: number | null;
-  gridGCo2ePerKWh: number;
-  pue: number;
-  wue: number;
-  ewif: number;
+/** The factors in force, as the catalogue shows them. */
+export type ActiveFactors = FactorsInForce;
+
+/** The factors in force as the catalogue shows them. */
+export function toActiveFactors(f: Factors): ActiveFactors {
+  return { region: f.region, source: f.source, year: f.year ?? null, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif };
 }
 
 export interface MetricsSources {
@@ -38,14 +43,28 @@ export interface MetricsSources {
   unattributedJ(): number;
   inFlight(): number;
   factors(): ActiveFactors;
+  /** Records that could not be appended to the records file (`--records`); 0 without one. */
+  recordsWriteErrors?(): number;
   /** Per GPU, relative disagreement of nvidia-smi integration against the NVML counter (cross-check mode). */
   crossCheck?(): readonly { device: string; nvmlJ: number; nvidiaSmiJ: number }[];
+  /** `learned`: each pool's learned token costs (token-cost-metrics.ts). */
+  tokenCosts?(): readonly PoolCostReport[];
+  /** The ledger's and the proxy's own counts, exported as inferwatt_ledger_* and inferwatt_proxy_* (self-metrics.ts). */
+  ledger?(): LedgerStats;
+  proxy?(): ProxySelfStats;
+  /** Whether each upstream accepted a connection at the last probe (null: not probed yet). */
+  upstreams?(): readonly { name: string; reachable: boolean | null }[];
 }
+
+/** What `inferwatt_attribution_info` states (the report names the policy its figures came from). */
+export interface AttributionSettings { policy: string; idle: string }
 
 export interface MetricsCatalogue {
   readonly registry: Registry<RegistryContentType>;
   observeRecord(rec: RequestRecord): void;
   upstreamError(reason: UpstreamErrorReason): void;
+  /** A client connection closed at once because proxy.maxConnections were open. */
+  connectionDropped(): void;
   /** Renders the exposition; OpenMetrics (with exemplars) when the scraper's Accept asks for it. */
   render(accept: string | undefined): Promise<{ contentType: string; body: string }>;
 }
@@ -67,15 +86,23 @@ function logBuckets(start: number, factor: number, count: number): number[] {
   return out;
 }
 
-export function createMetricsCatalogue(opts: { sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock }): MetricsCatalogue {
+export function createMetricsCatalogue(opts: {
+  sources: MetricsSources; models: LabelBounder; tenants: LabelBounder; clock: Clock;
+  /** The pools (upstream names) of this agent; default one pool, `default`. */
+  pools?: readonly string[];
+  attribution?: AttributionSettings;
+}): MetricsCatalogue {
   const { sources, models, tenants, clock } = opts;
-  // (model, tenant) pairs and models, bounded by the two bounders; a record's values go there.
+  const pools = opts.pools?.length ? opts.pools : ['default'];
+  // (pool, model, tenant) triples and models, bounded by the configuration and the two bounders; a
+  // record's values go there.
   const series = createRequestSeries(REQUEST_HISTOGRAM_BUCKETS);
   // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
   // scrapes (recomputing it each time would jitter by the clocks' drift).
   const wallOffsetMs = toWallMs(clock, 0);
-  // render() picks the format (OpenMetrics with exemplars, or plain text) per scrape.
+  // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
   const registry = new Registry() as Registry<RegistryContentType>;
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({
     name: 'inferwatt_device_power_watts', help: 'Power of each measured device, watts (latest sample interval).',
@@ -108,8 +135,8 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
 
   // The per-request series, copied from `series` at each scrape (reset, then every series in creation order).
   new Counter({
-    name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant and outcome.', labelNames: ['model', 'tenant', 'outcome'], registers: [registry],
-    collect() { this.reset(); for (const p of series.pairs()) for (const o of OUTCOMES) this.inc(p.outcomeLabels[o], p.requests[o]); },
+    name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant, pool and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) for (const o of OUTCOMES) this.inc(t.outcomeLabels[o], t.requests[o]); },
   });
   registerSeriesHistogram(registry, {
     name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', buckets: ENERGY_BUCKETS_J,
@@ -124,18 +151,18 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.waterLiters })),
   });
   new Counter({
-    name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant and type (prompt, completion).', labelNames: ['model', 'tenant', 'type'], registers: [registry],
+    name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant, pool and type (prompt, completion).', labelNames: ['model', 'tenant', 'pool', 'type'], registers: [registry],
     collect() {
       this.reset();
-      for (const p of series.pairs()) {
-        if (p.promptSeen) this.inc({ model: p.model, tenant: p.tenant, type: 'prompt' }, p.promptTokens);
-        if (p.completionSeen) this.inc({ model: p.model, tenant: p.tenant, type: 'completion' }, p.completionTokens);
+      for (const t of series.triples()) {
+        if (t.promptSeen) this.inc({ model: t.model, tenant: t.tenant, pool: t.pool, type: 'prompt' }, t.promptTokens);
+        if (t.completionSeen) this.inc({ model: t.model, tenant: t.tenant, pool: t.pool, type: 'completion' }, t.completionTokens);
       }
     },
   });
   new Counter({
-    name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant'], registers: [registry],
-    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.energyJ); },
+    name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.energyJ); },
   });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
@@ -147,12 +174,12 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     },
   });
   new Counter({
-    name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant'], registers: [registry],
-    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.co2eGrams); },
+    name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.co2eGrams); },
   });
   new Counter({
-    name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant'], registers: [registry],
-    collect() { this.reset(); for (const p of series.pairs()) if (p.recorded) this.inc(p.labels, p.waterLiters); },
+    name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.waterLiters); },
   });
   new Gauge({
     name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
@@ -193,7 +220,38 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
       }
     },
   });
+  new Counter({
+    name: 'inferwatt_records_write_errors_total', help: 'Records that could not be appended to the records file (--records); /readyz fails after the first.', registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.recordsWriteErrors?.() ?? 0);
+    },
+  });
+  // When this agent's counters started from zero: a report tells a restart (a counter reset) from the
+  // change of this value even where the restarted counter has already passed its old value.
+  const startTimeS = clock.wallMs() / 1000;
+  new Gauge({
+    name: 'inferwatt_start_time_seconds', help: 'Unix time at which this agent\'s counters started from zero, seconds.', registers: [registry],
+    collect() { this.set(startTimeS); },
+  });
+  const attribution = opts.attribution;
+  if (attribution) {
+    new Gauge({
+      name: 'inferwatt_attribution_info', help: 'Attribution settings in use (value 1): policy (time, tokens) and idle (unattributed, amortize).',
+      labelNames: ['policy', 'idle'], registers: [registry],
+      collect() { this.reset(); this.set({ policy: attribution.policy, idle: attribution.idle }, 1); },
+    });
+  }
   const upstreamErrors = new Counter({ name: 'inferwatt_upstream_errors_total', help: 'Requests the proxy could not complete because of the upstream, by reason.', labelNames: ['reason'], registers: [registry] });
+  new Gauge({
+    name: 'inferwatt_upstream_up', help: 'Whether each upstream accepted a TCP connection at the last probe (1) or not (0); not part of the agent\'s readiness.',
+    labelNames: ['upstream'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of sources.upstreams?.() ?? []) if (u.reachable !== null) this.set({ upstream: u.name }, u.reachable ? 1 : 0);
+    },
+  });
+  const dropped = new Counter({ name: 'inferwatt_proxy_connections_dropped_total', help: 'Client connections the proxy closed at once because proxy.maxConnections were open.', registers: [registry] });
   if (sources.crossCheck) {
     const cc = sources.crossCheck.bind(sources);
     new Gauge({
@@ -206,13 +264,18 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
     });
   }
 
+  if (sources.tokenCosts) registerTokenCostMetrics(registry, sources.tokenCosts.bind(sources));
+  if (sources.ledger && sources.proxy) registerSelfMetrics(registry, sources.ledger.bind(sources), sources.proxy.bind(sources));
+
+  registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+
   // Known label values exist from start-up at zero, so dashboards and alerts see them before the first event.
   for (const reason of UPSTREAM_ERROR_REASONS) upstreamErrors.inc({ reason }, 0);
   // With a model allow-list the model values are known too: their outcome series exist from start-up,
   // for each allow-listed tenant, or else for `unknown` (no tenant header: the tenant of every request
   // where no tenants are configured). Other pairs get theirs at their first record.
   const startTenants = tenants.allowList().length ? tenants.allowList() : [UNKNOWN_LABEL];
-  for (const model of models.allowList()) for (const tenant of startTenants) series.pair(model, tenant);
+  for (const pool of pools) for (const model of models.allowList()) for (const tenant of startTenants) series.triple(pool, model, tenant);
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
   const counterNames = new Map(registry.getMetricsAsArray().map((m) => [m, (m as unknown as { name: string }).name]));
@@ -221,11 +284,17 @@ export function createMetricsCatalogue(opts: { sources: MetricsSources; models: 
   return {
     registry,
     observeRecord(rec) {
+      // A model or tenant takes a label slot only once the upstream has served it (label-bounder.ts).
+      if (admitsLabels(rec)) {
+        models.admit(rec.model);
+        tenants.admit(rec.tenant);
+      }
       // The histograms' exemplars carry the request id (never a label): Grafana links a bucket to
       // /api/requests/:id. Each bucket keeps its latest one, stamped now.
-      series.observe(models.label(rec.model), tenants.label(rec.tenant), rec, wallOffsetMs + clock.nowMs());
+      series.observe(rec.pool, models.label(rec.model), tenants.label(rec.tenant), rec, wallOffsetMs + clock.nowMs());
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
+    connectionDropped() { dropped.inc(); },
     render(accept) {
       const open = typeof accept === 'string' && accept.includes('application/openmetrics-text');
       const run = async () => {

@@ -1,7 +1,7 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import { errorMessage } from '../core/errors.js';
+import { ConfigError, errnoCode, errorMessage } from '../core/errors.js';
 import type { RequestRecord } from './record.js';
 
 /**
@@ -56,8 +56,64 @@ export interface RecordStore {
   /** Newest first. */
   list(limit: number): RequestRecord[];
   summary(extra?: { unattributedEnergyJ?: number }): Summary;
+  /**
+   * The JSONL file's state: `writeErrors` counts the records that could not be appended; after the first
+   * failed write the file is not written again until restart (`problem` says why), and /readyz fails.
+   */
+  fileHealth(): { writeErrors: number; problem: string | undefined };
   /** Flushes and closes the JSONL file. */
   close(): Promise<void>;
+}
+
+const OPEN_ERRORS: Record<string, string> = {
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOTDIR: 'a parent in the path is not a directory',
+  ENOSPC: 'no space left on the device',
+};
+
+const openProblem = (file: string, why: string) => `records.file (--records, INFERWATT_RECORDS): cannot open "${file}" to append records: ${why}`;
+const reason = (err: unknown): string => { const code = errnoCode(err); return (code && OPEN_ERRORS[code]) ?? errorMessage(err); };
+
+/**
+ * Whether the records file could be opened for appending, without creating anything: run with the other
+ * configuration checks, so that a bad path is reported with them. The file must be a writable non-directory,
+ * or be missing under a writable directory (missing parents are created when it is opened).
+ */
+export function recordsFileProblem(file: string): string | undefined {
+  try {
+    if (statSync(file).isDirectory()) return openProblem(file, OPEN_ERRORS.EISDIR!);
+    accessSync(file, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') return openProblem(file, reason(err));
+  }
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    try {
+      if (!statSync(dir).isDirectory()) return openProblem(file, OPEN_ERRORS.ENOTDIR!);
+      accessSync(dir, constants.W_OK | constants.X_OK);
+      return undefined;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOTDIR') return openProblem(file, OPEN_ERRORS.ENOTDIR!);
+      if (code !== 'ENOENT' || dirname(dir) === dir) return openProblem(file, reason(err));
+    }
+  }
+}
+
+/**
+ * Opens the records file for appending at start-up, creating missing parent directories (as `mkdir -p`);
+ * a path that cannot be opened is a configuration error (exit 2), never an agent that runs writing nothing.
+ */
+export function openRecordsFile(file: string): number {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    return openSync(file, 'a');
+  } catch (err) {
+    throw new ConfigError([openProblem(file, reason(err))]);
+  }
 }
 
 interface Sums { energyJ: number; co2eGrams: number; waterLiters: number }
@@ -113,23 +169,40 @@ export function createRecordStore(opts: {
   const perTenant = new Map<string, Acc>();
   const total = emptyAcc();
   let out: WriteStream | undefined;
-  let writeFailed = false;
-  // JSON lines not yet handed to the stream (one write per burst of records instead of one per record).
+  let writeFailed: string | undefined;
+  let writeErrors = 0;
+  // JSON lines not yet handed to the stream (one write per burst of records instead of one per record),
+  // and the records handed to it whose write has not completed: lost, and counted, if the stream fails.
   let batch = '';
+  let batchRecords = 0;
+  let unconfirmed = 0;
   let flushQueued = false;
   const flush = () => {
     flushQueued = false;
-    if (batch === '') return;
-    if (out && !writeFailed) out.write(batch);
+    if (batchRecords === 0) return;
+    const n = batchRecords;
+    if (out && writeFailed === undefined) {
+      unconfirmed += n;
+      out.write(batch, (err) => { if (!err) unconfirmed -= n; });
+    } else if (out) writeErrors += n;
     batch = '';
+    batchRecords = 0;
   };
 
   if (opts.file) {
-    mkdirSync(dirname(opts.file), { recursive: true });
-    out = createWriteStream(opts.file, { flags: 'a' });
+    const fd = openRecordsFile(opts.file);
+    try {
+      out = createWriteStream(opts.file, { fd, flags: 'a' });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
     out.on('error', (err) => {
-      writeFailed = true;
-      opts.logger.rateLimited('error', 'records-file', `cannot write records file ${opts.file}: ${errorMessage(err)}`);
+      // The stream is destroyed: the records being written are lost, and so is every later one (counted in flush).
+      writeErrors += unconfirmed;
+      unconfirmed = 0;
+      writeFailed = `records file ${opts.file} cannot be written: ${errnoCode(err) ?? errorMessage(err)}; records are kept in memory only until restart`;
+      opts.logger.rateLimited('error', 'records-file', `${writeFailed} (${errorMessage(err)})`);
     });
   }
 
@@ -164,14 +237,15 @@ export function createRecordStore(opts: {
       if (!tacc) perTenant.set(tkey, (tacc = emptyAcc()));
       accumulate(tacc, rec);
       accumulate(total, rec);
-      if (out && !writeFailed) {
+      if (out && writeFailed === undefined) {
         batch += JSON.stringify(rec) + '\n';
+        batchRecords += 1;
         if (batch.length >= FLUSH_BYTES) flush();
         else if (!flushQueued) {
           flushQueued = true;
           setImmediate(flush);
         }
-      }
+      } else if (out) writeErrors += 1;
     },
     get(id) {
       // newest first, as list(): an id is unique, so the first match is the one
@@ -199,12 +273,14 @@ export function createRecordStore(opts: {
         unattributedEnergyJ: extra?.unattributedEnergyJ ?? 0,
       };
     },
+    fileHealth: () => ({ writeErrors, problem: writeFailed }),
     close() {
       flush();
       return new Promise((resolve) => {
         if (!out) return resolve();
         const s = out;
         out = undefined;
+        if (writeFailed !== undefined || s.destroyed) { s.destroy(); resolve(); return; }
         s.end(() => resolve());
       });
     },

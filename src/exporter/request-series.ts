@@ -8,9 +8,9 @@
  * Map lookups (model, then tenant) and additions; the label objects are made once per series, when the
  * series is created. prom-client's own `labels()` children hash on every call too, so they would not help.
  *
- *   pairs: Map(model → Map(tenant → PairSeries))        one per (model, tenant) label pair, bounded by
- *            PairSeries { requests[ok, error, aborted],   the label bounders (at most maxModels ×
- *                         tokens, J, g, L, label objects } maxTenants)
+ *   triples: Map(pool → Map(model → Map(tenant → TripleSeries)))   one per (pool, model, tenant), bounded
+ *            TripleSeries { requests[ok, error, aborted],            by the configured pools and the label
+ *                           tokens, J, g, L, label objects }         bounders (maxModels × maxTenants)
  *   models: Map(model → ModelSeries)                     one per model label
  *            ModelSeries { energy, co2e, water: HistogramSeries }
  *            HistogramSeries { counts[bucket] (not cumulative; the last one is +Inf), sum, count,
@@ -33,14 +33,15 @@ export interface HistogramSeries {
   readonly exemplarWallMs: number[];
 }
 
-export interface PairSeries {
+export interface TripleSeries {
+  readonly pool: string;
   readonly model: string;
   readonly tenant: string;
-  /** `{ model, tenant }` and per outcome `{ model, tenant, outcome }`, made once. */
-  readonly labels: Readonly<Record<'model' | 'tenant', string>>;
-  readonly outcomeLabels: Readonly<Record<Outcome, Readonly<Record<'model' | 'tenant' | 'outcome', string>>>>;
+  /** `{ model, tenant, pool }` and per outcome `{ model, tenant, pool, outcome }`, made once (key order = label order). */
+  readonly labels: Readonly<Record<'model' | 'tenant' | 'pool', string>>;
+  readonly outcomeLabels: Readonly<Record<Outcome, Readonly<Record<'model' | 'tenant' | 'pool' | 'outcome', string>>>>;
   readonly requests: Record<Outcome, number>;
-  /** A record of this pair has arrived (its energy, CO2e and water series exist from then on). */
+  /** A record of this triple has arrived (its energy, CO2e and water series exist from then on). */
   recorded: boolean;
   /** Whether a record with a prompt (completion) token count arrived: its tokens series exists. */
   promptSeen: boolean;
@@ -78,11 +79,11 @@ export interface RecordValues {
 }
 
 export interface RequestSeries {
-  /** The series of a label pair, created (all outcomes at zero) if new. */
-  pair(model: string, tenant: string): PairSeries;
-  /** Adds one record to its pair's counters and its model's histograms. */
-  observe(model: string, tenant: string, rec: RecordValues, wallMs: number): void;
-  pairs(): Iterable<PairSeries>;
+  /** The series of a (pool, model, tenant), created (all outcomes at zero) if new. */
+  triple(pool: string, model: string, tenant: string): TripleSeries;
+  /** Adds one record to its triple's counters and its model's histograms. */
+  observe(pool: string, model: string, tenant: string, rec: RecordValues, wallMs: number): void;
+  triples(): Iterable<TripleSeries>;
   models(): Iterable<ModelSeries>;
 }
 
@@ -107,27 +108,29 @@ function observeInto(h: HistogramSeries, bounds: readonly number[], value: numbe
 }
 
 export function createRequestSeries(bounds: HistogramBounds): RequestSeries {
-  const byModel = new Map<string, Map<string, PairSeries>>();
-  const pairList: PairSeries[] = [];
+  const byPool = new Map<string, Map<string, Map<string, TripleSeries>>>();
+  const tripleList: TripleSeries[] = [];
   const models = new Map<string, ModelSeries>();
 
-  const pair = (model: string, tenant: string): PairSeries => {
+  const triple = (pool: string, model: string, tenant: string): TripleSeries => {
+    let byModel = byPool.get(pool);
+    if (byModel === undefined) byPool.set(pool, (byModel = new Map()));
     let tenants = byModel.get(model);
     if (tenants === undefined) byModel.set(model, (tenants = new Map()));
-    let p = tenants.get(tenant);
-    if (p === undefined) {
-      p = {
-        model, tenant,
-        labels: { model, tenant },
-        outcomeLabels: Object.fromEntries(OUTCOMES.map((outcome) => [outcome, { model, tenant, outcome }])) as PairSeries['outcomeLabels'],
-        requests: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as PairSeries['requests'],
+    let t = tenants.get(tenant);
+    if (t === undefined) {
+      t = {
+        pool, model, tenant,
+        labels: { model, tenant, pool },
+        outcomeLabels: Object.fromEntries(OUTCOMES.map((outcome) => [outcome, { model, tenant, pool, outcome }])) as TripleSeries['outcomeLabels'],
+        requests: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as TripleSeries['requests'],
         recorded: false, promptSeen: false, completionSeen: false,
         promptTokens: 0, completionTokens: 0, energyJ: 0, co2eGrams: 0, waterLiters: 0,
       };
-      tenants.set(tenant, p);
-      pairList.push(p);
+      tenants.set(tenant, t);
+      tripleList.push(t);
     }
-    return p;
+    return t;
   };
 
   const modelSeries = (model: string): ModelSeries => {
@@ -140,9 +143,9 @@ export function createRequestSeries(bounds: HistogramBounds): RequestSeries {
   };
 
   return {
-    pair,
-    observe(model, tenant, rec, wallMs) {
-      const p = pair(model, tenant);
+    triple,
+    observe(pool, model, tenant, rec, wallMs) {
+      const p = triple(pool, model, tenant);
       p.requests[rec.outcome]++;
       p.recorded = true;
       if (rec.promptTokens !== null && finite(rec.promptTokens) && rec.promptTokens >= 0) {
@@ -164,7 +167,7 @@ export function createRequestSeries(bounds: HistogramBounds): RequestSeries {
       observeInto(m.co2eGrams, bounds.co2eGrams, g, rec.id, wallMs);
       observeInto(m.waterLiters, bounds.waterLiters, l, rec.id, wallMs);
     },
-    pairs: () => pairList,
+    triples: () => tripleList,
     models: () => models.values(),
   };
 }

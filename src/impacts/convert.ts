@@ -1,5 +1,5 @@
 /**
- * Energy → CO2e and water (DESIGN §3). Pure; called once per finished request record.
+ * Energy → CO2e and water (docs/design.md#impacts). Pure; called once per finished request record.
  *
  *   facility energy = IT energy × PUE
  *   CO2e (g)        = facility kWh × grid intensity (gCO2e/kWh), location-based
@@ -27,7 +27,7 @@ const MS_PER_YEAR = 365 * 24 * 3600 * 1000;
 
 /**
  * Embodied (manufacturing) CO2e charged to a span of use: the device's embodied kgCO2e spread evenly over
- * its service life, charged by the share of that life the span takes (DESIGN §3, "by the share of time").
+ * its service life, charged by the share of that life the span takes (docs/design.md, impacts: "by the share of time").
  * Years are 365 days. Returns grams.
  */
 export function embodiedGrams(deviceKgCo2e: number, lifetimeYears: number, durationMs: number): number {
@@ -36,7 +36,7 @@ export function embodiedGrams(deviceKgCo2e: number, lifetimeYears: number, durat
   return (deviceKgCo2e * 1000 * durationMs) / (lifetimeYears * MS_PER_YEAR);
 }
 
-/** The `factors` object of a request record (DESIGN §4): exactly these fields, nothing per-request. */
+/** The `factors` object of a request record (docs/design.md): exactly these fields, nothing per-request. */
 export function toRecordFactors(f: Factors): Pick<Factors, 'region' | 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif' | 'source'> {
   return { region: f.region, gridGCo2ePerKWh: f.gridGCo2ePerKWh, pue: f.pue, wue: f.wue, ewif: f.ewif, source: f.source };
 }

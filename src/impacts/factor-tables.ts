@@ -1,11 +1,12 @@
 /**
  * Factor tables (config/factors/*.csv, built by scripts/build-factors.mjs) loaded and validated at
- * start-up, and region resolution (DESIGN §3): explicit override → region table → world average.
+ * start-up, and region resolution (docs/design.md#impacts): explicit override → region table → world average.
  *
  * Region ids, case-insensitive:
  *   cloud region   `aws:us-east-1`, `gcp:europe-west1`, `azure:westeurope`  → its grid zone
  *   eGRID          `CAMX` or `egrid:CAMX` (US subregions, EPA eGRID2022)
- *   country        `FR`, `FRA` or `country:FR` (ISO 3166 alpha-2/alpha-3; Ember yearly average)
+ *   country        `FR`, `FRA`, `country:FR` or its name as listed, `France` (ISO 3166 alpha-2/alpha-3;
+ *                  Ember yearly average)
  *   grid zone      `US-CAL-CISO`, `SE-SE3` or `zone:DE` (Electricity Maps ids; 2024 yearly, lifecycle)
  * A bare id that is both a country and a zone (`DE`) resolves as a country; `zone:DE` asks for the zone.
  * An unknown id is a configuration error with near matches, never a silent world average.
@@ -255,10 +256,12 @@ export interface RegionMatch {
 function indexOf(t: FactorTables) {
   const byCountry = new Map<string, CountryRow>();
   for (const c of t.countries) { byCountry.set(c.alpha2.toLowerCase(), c); byCountry.set(c.alpha3.toLowerCase(), c); }
+  // Names as `inferwatt factors` lists them (France, United Kingdom), compared without case.
+  const byCountryName = new Map(t.countries.map((c) => [c.name.trim().toLowerCase(), c]));
   const byZone = new Map(t.zones.map((z) => [z.id.toLowerCase(), z]));
   const byEgrid = new Map(t.egrid.map((z) => [z.id.toLowerCase(), z]));
   const byRegion = new Map(t.cloudRegions.map((r) => [r.region, r]));
-  return { byCountry, byZone, byEgrid, byRegion };
+  return { byCountry, byCountryName, byZone, byEgrid, byRegion };
 }
 const indexes = new WeakMap<FactorTables, ReturnType<typeof indexOf>>();
 function idx(t: FactorTables) {
@@ -269,7 +272,7 @@ function idx(t: FactorTables) {
 
 /** Looks a region id up; undefined when no table knows it. */
 export function findRegion(t: FactorTables, regionId: string): RegionMatch | undefined {
-  const { byCountry, byZone, byEgrid, byRegion } = idx(t);
+  const { byCountry, byCountryName, byZone, byEgrid, byRegion } = idx(t);
   const raw = regionId.trim();
   const key = raw.toLowerCase();
   const colon = key.indexOf(':');
@@ -287,14 +290,16 @@ export function findRegion(t: FactorTables, regionId: string): RegionMatch | und
   }
   if (prefix === 'zone') { const z = byZone.get(rest); return z && asZone(z); }
   if (prefix === 'egrid') { const z = byEgrid.get(rest); return z && asEgrid(z); }
-  if (prefix === 'country') { const c = byCountry.get(rest); return c && asCountry(c); }
+  if (prefix === 'country') { const c = byCountry.get(rest) ?? byCountryName.get(rest); return c && asCountry(c); }
   if (prefix !== undefined) return undefined;
   const e = byEgrid.get(key);
   if (e) return asEgrid(e);
   const c = byCountry.get(key);
   if (c) return asCountry(c);
   const z = byZone.get(key);
-  return z && asZone(z);
+  if (z) return asZone(z);
+  const named = byCountryName.get(key.replace(/\s+/g, ' '));
+  return named && asCountry(named);
 }
 
 /** Every region id the tables know, for `inferwatt factors` and suggestions. */
@@ -329,7 +334,7 @@ export function suggestRegions(t: FactorTables, regionId: string, limit = 5): st
   const scored: { id: string; d: number }[] = [];
   const seen = new Set<string>();
   for (const r of listRegions(t)) {
-    const ids = r.alias ? [r.id, r.alias] : [r.id];
+    const ids = [r.id, ...(r.alias ? [r.alias] : []), ...(r.kind === 'country' ? [r.name] : [])];
     for (const id of ids) {
       const lower = id.toLowerCase();
       const tail = lower.includes(':') ? lower.slice(lower.indexOf(':') + 1) : lower;

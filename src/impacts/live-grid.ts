@@ -1,11 +1,11 @@
 /**
- * Live grid intensity (DESIGN §3), optional: Electricity Maps (needs a token) or the GB Carbon Intensity
+ * Live grid intensity (docs/design.md#impacts), optional: Electricity Maps (needs a token) or the GB Carbon Intensity
  * API (no key). Polled on its own cadence, never on a request's path: `current()` only reads the cache.
  * Any failure (timeout, HTTP error such as 429, malformed body, a null intensity) falls back to the static
  * factor until the next success, and the returned `source` always says which one is in use
  * (`electricitymaps:live`, `gb-carbon-intensity:live`, or the static factor's own source).
  *
- * Response shapes: ../shared/data/api-shapes (Electricity Maps v3 `/v3/carbon-intensity/latest`, as in
+ * Response shapes: test/fixtures/api-shapes (Electricity Maps v3 `/v3/carbon-intensity/latest`, as in
  * codecarbon's and carbon-aware-sdk's clients; NESO `/intensity` and `/regional/regionid/{id}`).
  */
 import type { Clock } from '../core/clock.js';
@@ -114,9 +114,9 @@ export function parseIntensity(provider: LiveGridProvider, body: unknown): numbe
     return v;
   }
   // GB: national {data:[{intensity:{forecast, actual}}]} or regional {data:[{data:[{intensity:{forecast}}]}]}.
-  const first = isObj(body) && Array.isArray(body.data) ? body.data[0] : undefined;
+  const first: unknown = isObj(body) && Array.isArray(body.data) ? body.data[0] : undefined;
   if (!isObj(first)) throw new LiveFetchError('malformed', 'no data[0]');
-  const slot = Array.isArray(first.data) ? first.data[0] : first;
+  const slot: unknown = Array.isArray(first.data) ? first.data[0] : first;
   const intensity = isObj(slot) ? slot.intensity : undefined;
   if (!isObj(intensity)) throw new LiveFetchError('malformed', 'no intensity object');
   // `actual` is null for the latest half hour; the forecast is the API's best value then.
@@ -148,7 +148,7 @@ export function createLiveGridIntensity(opts: LiveGridOptions): LiveGridIntensit
   if (opts.provider === 'electricitymaps' && !opts.token) {
     log.warn('Electricity Maps needs an API token: live intensity is off, the static factor is used', { zone: opts.zone });
   }
-  // An explicit grid intensity wins over every other source (DESIGN §3: override → region → world).
+  // An explicit grid intensity wins over every other source (override → region → world, docs/design.md#impacts).
   const overridden = opts.fallback.resolution === 'override';
   if (overridden) {
     log.warn('impacts.overrides.gridGCo2ePerKWh is set: it wins, live intensity is not fetched', { provider: opts.provider, gridGCo2ePerKWh: opts.fallback.gridGCo2ePerKWh });

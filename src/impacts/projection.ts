@@ -1,5 +1,5 @@
 /**
- * The scenario projection (DESIGN §5): what a year of generative-AI queries costs when billions of people
+ * The scenario projection: what a year of generative-AI queries costs when billions of people
  * make them every day. Pure: the `inferwatt project` command gathers the inputs (flags, a running agent's
  * /api/summary, a records file, the factor tables) and prints what this returns.
  *
@@ -7,15 +7,15 @@
  *   IT energy/query       = measured or given Wh, or server power × utilization × 24 h / queries per server per day
  *   facility energy       = IT energy × PUE
  *   operational CO2e      = facility kWh × grid intensity
- *   embodied CO2e/year    = servers × embodied kgCO2e / service life (servers = queries/day ÷ queries/server/day, whole)
+ *   embodied CO2e/year    = servers × embodied kgCO2e / service life (servers = queries/day ÷ queries/server/day,
+ *                           rounded up to whole servers unless asked not to)
  *   training CO2e/year    = training kWh per model × models per year × grid intensity (training energy is
  *                           taken as facility energy, as Patterson et al. 2021 report GPT-3's 1,287 MWh)
  *   water                 = mL per query, or IT kWh × WUE + facility kWh × EWIF (PUE applied once)
  */
-import { J_PER_WH } from '../core/units.js';
 
 export const DAYS_PER_YEAR = 365;
-/** Global GHG emissions per year used for the share, as DESIGN §5 states (≈ 40 Gt CO2e). */
+/** Global GHG emissions per year used for the share, ≈ 40 Gt CO2e (the article's figure, IEA 2021). */
 export const GLOBAL_EMISSIONS_TONNES = 40e9;
 /**
  * World population used for person-equivalents: 8.0 billion (UN DESA, "Day of Eight Billion",
@@ -41,10 +41,25 @@ export interface ProjectionInputs {
   pue: number;
   gridGCo2ePerKWh: number;
   water: WaterInput;
-  /** Embodied CO2e of the servers; needs queries per server per day to size the fleet. */
-  embodied?: { serverKgCo2e: number; serverLifeYears: number; queriesPerServerPerDay: number };
+  /**
+   * Embodied CO2e of the servers; needs queries per server per day to size the fleet. The fleet is rounded
+   * up to whole servers unless `wholeServers` is false (the article scales a fleet linearly and keeps the
+   * fraction).
+   */
+  embodied?: { serverKgCo2e: number; serverLifeYears: number; queriesPerServerPerDay: number; wholeServers?: boolean };
   training?: { kWhPerModel: number; modelsPerYear: number };
+  /** Whose yearly emissions the person-equivalents count; default the global average (PER_PERSON_*). */
+  perPerson?: PerPerson;
 }
+
+export interface PerPerson {
+  tonnes: number;
+  /** Plural, as in "9.5 million people's yearly emissions". */
+  who: string;
+  source: string;
+}
+
+export const GLOBAL_AVERAGE_PERSON: PerPerson = { tonnes: PER_PERSON_TONNES, who: 'people', source: PER_PERSON_SOURCE };
 
 export interface ProjectionResult {
   queriesPerDay: number;
@@ -65,6 +80,8 @@ export interface ProjectionResult {
     shareOfGlobal: number;
     perPersonTonnes: number;
     personEquivalents: number;
+    /** Whose emissions the person-equivalents are (`people`, `Danes`). */
+    perPersonWho: string;
     perPersonSource: string;
   };
 }
@@ -93,6 +110,7 @@ export function checkProjectionInputs(i: ProjectionInputs): string[] {
     pos('queries per server per day', i.embodied.queriesPerServerPerDay);
   }
   if (i.training) { pos('training kWh per model', i.training.kWhPerModel, true); pos('models per year', i.training.modelsPerYear, true); }
+  if (i.perPerson) pos('tCO2e per person', i.perPerson.tonnes);
   return p;
 }
 
@@ -113,11 +131,13 @@ export function project(i: ProjectionInputs): ProjectionResult {
   let servers: number | null = null;
   let embodied: number | null = null;
   if (i.embodied) {
-    servers = Math.ceil(queriesPerDay / i.embodied.queriesPerServerPerDay);
+    const fleet = queriesPerDay / i.embodied.queriesPerServerPerDay;
+    servers = i.embodied.wholeServers === false ? fleet : Math.ceil(fleet);
     embodied = (servers * i.embodied.serverKgCo2e) / i.embodied.serverLifeYears / 1000;
   }
   const training = i.training ? (i.training.kWhPerModel * i.training.modelsPerYear * i.gridGCo2ePerKWh) / 1e6 : null;
   const total = operational + (embodied ?? 0) + (training ?? 0);
+  const perPerson = i.perPerson ?? GLOBAL_AVERAGE_PERSON;
 
   let perQueryL: number;
   let onsitePerYear: number | null = null;
@@ -146,42 +166,10 @@ export function project(i: ProjectionInputs): ProjectionResult {
     comparisons: {
       globalEmissionsTonnes: GLOBAL_EMISSIONS_TONNES,
       shareOfGlobal: total / GLOBAL_EMISSIONS_TONNES,
-      perPersonTonnes: PER_PERSON_TONNES,
-      personEquivalents: total / PER_PERSON_TONNES,
-      perPersonSource: PER_PERSON_SOURCE,
+      perPersonTonnes: perPerson.tonnes,
+      personEquivalents: total / perPerson.tonnes,
+      perPersonWho: perPerson.who,
+      perPersonSource: perPerson.source,
     },
-  };
-}
-
-/** Mean IT energy per request in Wh from joules (for measured inputs). */
-export const whFromJ = (j: number): number => j / J_PER_WH;
-
-/**
- * The article's assumptions (DESIGN §5; K. G. A. Ludvigsen, "Environmental Impact of Ubiquitous Generative
- * AI", 2023): 3.5 billion users × 30 queries a day; ChatGPT's 195 million queries a day served by 3,617
- * HGX A100 servers of 6.5 kW at 75 % of that power; PUE 1.14; 484 gCO2e/kWh; 3,700 kgCO2e embodied per
- * server over 5 years; 10 mL of water per query; 1,287,000 kWh per trained model.
- * Models per year is not among the stated assumptions: the preset charges one model per year.
- */
-export const ARTICLE_CHATGPT_QUERIES_PER_DAY = 195e6;
-export const ARTICLE_CHATGPT_SERVERS = 3617;
-export const ARTICLE_QUERIES_PER_SERVER_PER_DAY = ARTICLE_CHATGPT_QUERIES_PER_DAY / ARTICLE_CHATGPT_SERVERS;
-
-export function articleInputs(): ProjectionInputs {
-  return {
-    users: 3.5e9,
-    queriesPerUserPerDay: 30,
-    energy: {
-      kind: 'server',
-      serverPowerKW: 6.5,
-      utilization: 0.75,
-      queriesPerServerPerDay: ARTICLE_QUERIES_PER_SERVER_PER_DAY,
-      origin: 'article: 3,617 HGX A100 servers × 6.5 kW × 75 % serve 195 million queries/day',
-    },
-    pue: 1.14,
-    gridGCo2ePerKWh: 484,
-    water: { kind: 'per-query', mlPerQuery: 10 },
-    embodied: { serverKgCo2e: 3700, serverLifeYears: 5, queriesPerServerPerDay: ARTICLE_QUERIES_PER_SERVER_PER_DAY },
-    training: { kWhPerModel: 1_287_000, modelsPerYear: 1 },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Impact factors and results (DESIGN §3). Units are in the names: gCO2e per kWh, liters per kWh.
+ * Impact factors and results (docs/design.md#impacts). Units are in the names: gCO2e per kWh, liters per kWh.
  * WUE is on-site water per IT kWh; EWIF is off-site water (electricity generation) per facility kWh.
  */
 export type FactorResolution = 'override' | 'region' | 'world' | 'live';
@@ -55,3 +55,14 @@ export interface Impacts {
 }
 
 export type FactorOverrides = Partial<Pick<Factors, 'gridGCo2ePerKWh' | 'pue' | 'wue' | 'ewif'>>;
+
+/** The factors in force at a moment, as the metrics show them (inferwatt_factor_info, the grid intensity) and reports read them back. */
+export interface FactorsInForce {
+  region: string;
+  source: string;
+  year: number | null;
+  gridGCo2ePerKWh: number;
+  pue: number;
+  wue: number;
+  ewif: number;
+}

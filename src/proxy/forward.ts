@@ -8,6 +8,11 @@
  * 'finish' (the last byte handed to the OS), or when the client goes away (`aborted`), or when the
  * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
  * a whole one).
+ *
+ * Upstream timeouts: `upstreamTimeoutMs` until the response headers (one timer per request), then
+ * `upstreamIdleTimeoutMs` between bytes of the response body. The idle timeout is not a timer per
+ * request, re-armed on every chunk: one sweep every quarter of it looks at the tick stamped on each
+ * response in flight by its last chunk (see `IdleSweep` below).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
@@ -16,26 +21,32 @@ import { errnoCode, errorMessage } from '../core/errors.js';
 import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
-import { filterHeaders } from './headers.js';
-import { recognizeApi } from './routes.js';
-import { createRequestTap, createResponseTap, type RequestTap, type ResponseTap, type TapResult } from './tap.js';
-import type { ResolvedUpstream, UpstreamRouter } from './upstreams.js';
-import { openWindow, outcomeOf, type WindowCounters } from './window.js';
+import { beginExchange, finishExchange, responseTap, type ExchangeContext } from './exchange.js';
+import { filterHeaders, forwardedHeaders } from './headers.js';
+import { IDLE_TICKS, IdleSweep, NOT_WATCHED } from './idle-sweep.js';
+import { createRequestTap, type RequestTap, type ResponseTap } from './tap.js';
+import type { UpstreamRouter } from './upstreams.js';
+import type { OutcomeReason, WindowCounters } from './window.js';
+import type { RequestNoteSink } from '../core/request-notes.js';
 
-import type { UpstreamErrorReason } from '../attribution/types.js';
-export { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../attribution/types.js';
+/** Why the proxy could not complete a request because of the upstream (a bounded label set). */
+export type UpstreamErrorReason = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'other';
+export const UPSTREAM_ERROR_REASONS: readonly UpstreamErrorReason[] = ['connect', 'timeout', 'reset', 'status_5xx', 'other'];
 
 export const REQUEST_ID_HEADER = 'x-inferwatt-request-id';
 
 export interface ForwarderOptions {
   router: UpstreamRouter;
-  tracker: RequestTracker;
+  /** With a `note` method, it also hears each request's trace context and why it did not end ok. */
+  tracker: RequestTracker & Partial<RequestNoteSink>;
   clock: Clock;
   logger: Logger;
   maxParseBodyBytes: number;
   tenantHeader: string;
   onUpstreamError?: (reason: UpstreamErrorReason) => void;
   upstreamTimeoutMs?: number;
+  /** Longest silence of the upstream once its response began; the response is then cut. 0 or absent: none. */
+  upstreamIdleTimeoutMs?: number;
 }
 
 export interface ForwarderStats extends WindowCounters {
@@ -45,12 +56,17 @@ export interface ForwarderStats extends WindowCounters {
 }
 
 export interface Forwarder {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Requests being forwarded now. */
-  active(): number;
+  active: () => number;
   readonly stats: ForwarderStats;
-  /** Cuts every request in flight (their windows end `aborted`). */
-  abortAll(): void;
+  /**
+   * Cuts every request in flight: their windows end `aborted`, with `reason` (default `client_closed`:
+   * a cut connection is what the client sees).
+   */
+  abortAll(reason?: 'shutdown'): void;
+  /** Stops the idle sweep. */
+  stop(): void;
 }
 
 const ignore = (): void => {};
@@ -70,25 +86,23 @@ function classify(err: unknown, timedOut: boolean): UpstreamErrorReason {
 const DROP_REQUEST = new Set(['host', 'expect', REQUEST_ID_HEADER, 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
 const DROP_RESPONSE = new Set([REQUEST_ID_HEADER]);
 
-export function sendJsonError(res: ServerResponse, status: number, id: string, message: string, code: string): void {
+/**
+ * An error answered by the proxy itself, shaped as OpenAI's (`{error: {message, type, code}}`) so that
+ * clients show it. `type`: `upstream_error` when the upstream failed, `invalid_request_error` when the
+ * request was at fault (as OpenAI answers an unknown path).
+ */
+export function sendJsonError(res: ServerResponse, status: number, id: string, message: string, code: string, type: 'upstream_error' | 'invalid_request_error' = 'upstream_error'): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { message, type: 'upstream_error', code } });
+  const body = JSON.stringify({ error: { message, type, code } });
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     [REQUEST_ID_HEADER]: id,
   });
   res.end(body);
-}
-
-function tenantOf(req: IncomingMessage, header: string): string | undefined {
-  const v = req.headers[header];
-  const s = Array.isArray(v) ? v[0] : v;
-  // Bounded: the ledger turns tenants into labels through its own allow-list; this only caps the length.
-  return s ? s.slice(0, 128) : undefined;
 }
 
 export function createForwarder(opts: ForwarderOptions): Forwarder {
@@ -98,8 +112,21 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     tapFailures: 0,
     upstreamErrors: { connect: 0, timeout: 0, reset: 0, status_5xx: 0, other: 0 },
   };
+  const exchange: ExchangeContext = { tracker, clock, logger, tenantHeader, maxParseBodyBytes, counters: stats };
   /** The responses in flight, for `active()` and `abortAll()` (slots, not a Set: see core/slots.ts). */
   const active = new Slots<ServerResponse>();
+  /** Per slot of `active`: why the proxy itself cut that response, read by its 'close' listener. */
+  const cutReasons: (OutcomeReason | undefined)[] = [];
+  const idleMs = opts.upstreamIdleTimeoutMs ?? 0;
+  const idle = idleMs > 0
+    ? new IdleSweep(clock, idleMs / IDLE_TICKS, (slot) => {
+        const res = active.get(slot);
+        if (res === undefined) return;
+        cutReasons[slot] = 'upstream_idle_timeout';
+        res.destroy();
+      })
+    : undefined;
+  const stamps = idle?.stamps;
 
   const tapFailed = (err: unknown) => {
     stats.tapFailures++;
@@ -116,19 +143,14 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
   };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const id = randomUUID();
-    const startMs = clock.nowMs();
     const target = router.select(req.url ?? '/');
     if (!target) {
-      sendJsonError(res, 404, id, 'no upstream serves this path', 'no_upstream');
+      sendJsonError(res, 404, randomUUID(), 'no upstream serves this path', 'no_upstream', 'invalid_request_error');
       return;
     }
     const { upstream, path, apiPath } = target;
-    const method = req.method ?? 'GET';
-    const api = recognizeApi(method, apiPath);
-    const tenant = tenantOf(req, tenantHeader);
-    // `api`/`tenant` may be undefined: an absent optional field (no spread objects on the hot path)
-    const win = openWindow(tracker, clock, logger, { id, pool: upstream.name, startMs, method, api, tenant }, stats);
+    const x = beginExchange(exchange, req, upstream.name, apiPath);
+    const { id, method, win } = x;
 
     // Request body: streamed to the upstream; the tap keeps at most maxParseBodyBytes to learn model/stream.
     const cl = req.headers['content-length'];
@@ -155,48 +177,34 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
     }
 
-    const fwd = req.socket.remoteAddress;
-    const prior = req.headers['x-forwarded-for'];
-    const extra = [
-      'Host', upstream.hostHeader,
-      REQUEST_ID_HEADER, id,
-      'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
-      'X-Forwarded-Proto', 'http',
-    ];
-    if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
-    const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, extra);
+    const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, forwardedHeaders(req, upstream.hostHeader, REQUEST_ID_HEADER, id));
 
     let upReq: ClientRequest;
     let upRes: IncomingMessage | undefined;
     let tap: ResponseTap | undefined;
     let status: number | undefined;
     let clientGone = false;
-    let upstreamFailed = false;
+    /** Why the upstream failed this request, once it has. */
+    let failure: OutcomeReason | undefined;
     let timedOut = false;
     let cancelTimer: (() => void) | undefined;
 
     let slot = active.add(res);
+    cutReasons[slot] = undefined;
+    if (stamps !== undefined) stamps[slot] = NOT_WATCHED;
     const leave = () => {
       if (slot < 0) return;
+      if (stamps !== undefined) stamps[slot] = NOT_WATCHED;
       active.remove(slot);
       slot = -1;
     };
 
-    const finishWindow = (outcomeOverride: 'aborted' | 'error' | undefined, complete: boolean) => {
+    const finishWindow = (outcomeOverride: 'aborted' | 'error' | undefined, complete: boolean, reason?: OutcomeReason) => {
       const endMs = clock.nowMs();
       leave();
-      if (win.ended) return;
-      const close = (r: TapResult | undefined) => win.end(endMs, status, outcomeOverride ?? outcomeOf(status, r), r);
-      if (tap) {
-        const t = tap;
-        tap = undefined;
-        try {
-          t.end(complete, close);
-        } catch (err) {
-          tapFailed(err);
-          close(undefined); // a no-op if the tap had called it
-        }
-      } else close(undefined);
+      const t = tap;
+      tap = undefined;
+      finishExchange(x, t, endMs, status, outcomeOverride, complete, reason, tapFailed);
     };
 
     try {
@@ -205,9 +213,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       // Invalid header values that the client sent are rejected by node:http here.
       logger.rateLimited('warn', 'bad-request', 'request could not be forwarded', { error: errorMessage(err) });
       reportError('other');
-      upstreamFailed = true;
-      res.once('finish', () => finishWindow('error', true));
-      res.once('close', () => finishWindow('error', false));
+      failure = 'bad_request';
+      res.once('finish', () => finishWindow('error', true, 'bad_request'));
+      res.once('close', () => finishWindow('error', false, 'bad_request'));
       sendJsonError(res, 502, id, `request could not be forwarded: ${errorMessage(err)}`, 'bad_request');
       return;
     }
@@ -223,11 +231,11 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     const onUpstreamFailure = (err: unknown) => {
       cancelTimer?.();
       if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
-      upstreamFailed = true;
       const reason = classify(err, timedOut);
       reportError(reason);
       logger.rateLimited('warn', `upstream-${reason}`, `upstream ${upstream.name} failed: ${reason}`, { error: errorMessage(err), code: errnoCode(err) });
       status = reason === 'timeout' ? 504 : 502;
+      failure = reason === 'timeout' ? 'upstream_timeout' : reason === 'connect' ? 'upstream_unreachable' : reason === 'reset' ? 'upstream_reset' : 'upstream_error';
       win.firstByte();
       sendJsonError(
         res,
@@ -236,7 +244,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         reason === 'timeout'
           ? `upstream "${upstream.name}" did not answer within ${opts.upstreamTimeoutMs} ms`
           : `upstream "${upstream.name}" failed: ${errnoCode(err) ?? errorMessage(err)}`,
-        reason === 'timeout' ? 'upstream_timeout' : reason === 'connect' ? 'upstream_unreachable' : reason === 'reset' ? 'upstream_reset' : 'upstream_error',
+        failure,
       );
     };
     upReq.on('error', onUpstreamFailure);
@@ -263,7 +271,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         // What node:http parsed but will not send (a status below 100, a control character in the reason
         // phrase): thrown here it would be uncaught and end the process, with this window left open.
         r.destroy();
-        upstreamFailed = true;
+        failure = 'upstream_bad_response';
         reportError('other');
         logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
         status = 502;
@@ -273,29 +281,29 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         return;
       }
       if (status >= 500) reportError('status_5xx');
+      if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
       // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
       if (r.headers['content-length'] === undefined) res.flushHeaders();
-      if (status < 400 && status !== 204 && status !== 304 && method !== 'HEAD') {
-        try {
-          tap = createResponseTap({
-            api,
-            contentType: r.headers['content-type'],
-            contentEncoding: r.headers['content-encoding'],
-            maxParseBytes: maxParseBodyBytes,
-          });
-        } catch (err) {
-          tapFailed(err);
-        }
+      try {
+        tap = responseTap(exchange, x, status, r.headers['content-type'], r.headers['content-encoding']);
+      } catch (err) {
+        tapFailed(err);
       }
       let drainHooked = false;
       r.on('data', (chunk: Buffer) => {
         win.firstByte();
+        if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
         if (!res.write(chunk)) {
-          // backpressure: the client reads slower than the upstream writes
+          // backpressure: the client reads slower than the upstream writes. Its silence until then is
+          // ours, not the upstream's: not watched for idleness.
           r.pause();
+          if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
           if (!drainHooked) {
             drainHooked = true;
-            res.on('drain', () => r.resume());
+            res.on('drain', () => {
+              if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
+              r.resume();
+            });
           }
         }
         try {
@@ -307,32 +315,41 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       });
       r.on('end', () => {
         win.firstByte(); // a response without a body: its headers were its first bytes
+        // The upstream is done: whatever time the client now takes to read the rest is not its silence.
+        if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
         res.end();
       });
       r.on('error', ignore); // reported on 'close' through `complete`
       r.on('close', () => {
-        if (r.complete || clientGone) return;
+        // Complete, or closed because the client left or the proxy cut the response (idle, shutdown).
+        if (r.complete || clientGone || win.ended || (slot >= 0 && cutReasons[slot] !== undefined)) return;
         // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
-        upstreamFailed = true;
+        failure = 'upstream_closed_mid_body';
         reportError('reset');
         logger.rateLimited('warn', 'upstream-midstream', `upstream ${upstream.name} closed the response mid-body`);
-        finishWindow('error', false);
+        finishWindow('error', false, failure);
         res.destroy();
       });
     });
 
     // `on`, not `once`: both fire once per response, and `once` wraps each listener (a bound function and
     // a removeListener per request on the hot path).
-    res.on('finish', () => finishWindow(upstreamFailed ? 'error' : undefined, true));
+    res.on('finish', () => finishWindow(failure !== undefined ? 'error' : undefined, true, failure));
     res.on('close', () => {
       if (res.writableFinished || win.ended) {
         leave();
         return;
       }
-      // The client went away first: cancel the upstream request (the server stops generating).
+      // Cut by the proxy (idle upstream, shutdown) or gone by itself: either way the upstream request is
+      // cancelled (the server stops generating).
+      const cut = slot >= 0 ? cutReasons[slot] : undefined;
       clientGone = true;
       cancelTimer?.();
-      finishWindow('aborted', false);
+      if (cut === 'upstream_idle_timeout') {
+        reportError('timeout');
+        logger.rateLimited('warn', 'upstream-idle', `upstream ${upstream.name} sent nothing for ${idleMs} ms once its response had begun; the response was cut (proxy.upstreamIdleTimeoutMs)`);
+        finishWindow('error', false, cut);
+      } else finishWindow('aborted', false, cut);
       upReq.destroy();
       upRes?.destroy();
     });
@@ -345,8 +362,16 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     handle,
     active: () => active.size,
     stats,
-    abortAll() {
-      for (const r of active.values()) r.destroy();
+    abortAll(reason) {
+      for (let i = 0; i < cutReasons.length; i++) {
+        const r = active.get(i);
+        if (r === undefined) continue;
+        cutReasons[i] = reason;
+        r.destroy();
+      }
+    },
+    stop() {
+      idle?.stop();
     },
   };
 }

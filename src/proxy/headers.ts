@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): meaningful only for one connection, so a proxy removes them, and
  * also every header that `Connection` names. `Transfer-Encoding` goes too: node:http re-frames the body
@@ -66,4 +67,40 @@ export function rawHeader(raw: readonly string[], lowerName: string): string | u
     if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
   }
   return undefined;
+}
+
+/**
+ * A header value as the client meant it. node:http reads header bytes as latin1, while clients (curl,
+ * browsers, most HTTP libraries given a non-ASCII string) send UTF-8: `té` arrives as `tÃ©`. A value
+ * with bytes above 0x7F is read again as UTF-8 when it is valid UTF-8, and kept as latin1 otherwise (a
+ * client that did send latin1, as node:http's own client does). ASCII, the usual case, is returned as is.
+ */
+export function headerText(value: string): string {
+  let i = 0;
+  while (i < value.length && value.charCodeAt(i) < 0x80) i++;
+  if (i === value.length) return value;
+  try {
+    return UTF8_STRICT.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The headers the proxy adds to a request it forwards (plain or upgraded): the upstream's Host, the
+ * request id, and X-Forwarded-For (the chain so far, then the client), -Proto and -Host.
+ */
+export function forwardedHeaders(req: IncomingMessage, hostHeader: string, idHeader: string, id: string): string[] {
+  const fwd = req.socket.remoteAddress;
+  const prior = req.headers['x-forwarded-for'];
+  const extra = [
+    'Host', hostHeader,
+    idHeader, id,
+    'X-Forwarded-For', prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${fwd ?? ''}` : (fwd ?? ''),
+    'X-Forwarded-Proto', 'http',
+  ];
+  if (req.headers.host) extra.push('X-Forwarded-Host', req.headers.host);
+  return extra;
 }

@@ -259,10 +259,10 @@ function readObject(buf: Buffer, i: number, keys: KeySet, out: Record<string, un
     } else if (c === 0x7b && k >= 0 && keys.sub[k] !== undefined) {
       if (now) {
         const inner: Record<string, unknown> = {};
-        end = readObject(buf, i, keys.sub[k]!, inner);
+        end = readObject(buf, i, keys.sub[k], inner);
         out![keys.names[k]!] = inner;
       } else {
-        end = readObject(buf, i, keys.sub[k]!, undefined);
+        end = readObject(buf, i, keys.sub[k], undefined);
       }
       if (end < 0) return -1;
     } else if (c === 0x7b || c === 0x5b) {

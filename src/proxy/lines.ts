@@ -3,7 +3,7 @@
  *
  * Why bytes and not strings: a chunk can end in the middle of a UTF-8 character or a line; decoding every
  * chunk would allocate a string per chunk and re-split it. Here each complete line is handed over as a
- * Buffer *view* of the chunk (no copy) and only the unfinished tail is kept (CONVENTIONS lesson 10).
+ * Buffer *view* of the chunk (no copy) and only the unfinished tail is kept.
  * Lines end with LF; a CR before the LF is dropped (CRLF framing). A lone CR as line end (allowed by the
  * SSE spec, never seen from an LLM server) is not recognised.
  */

@@ -27,19 +27,20 @@
  * http.createServer((req, res) => mw(req, res, () => handle(req, res)));
  * ```
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
+import type { RequestNoteSink } from '../core/request-notes.js';
+import { beginExchange, DEFAULT_MAX_PARSE_BODY_BYTES, DEFAULT_TENANT_HEADER, finishExchange, responseTap, type ExchangeContext } from './exchange.js';
 import { REQUEST_ID_HEADER } from './forward.js';
-import { recognizeApi } from './routes.js';
-import { createResponseTap, type ResponseTap, type TapResult } from './tap.js';
-import { openWindow, outcomeOf } from './window.js';
+import type { ResponseTap } from './tap.js';
+import { modelName } from './usage/state.js';
 
 export interface MiddlewareOptions {
-  tracker: RequestTracker;
+  /** `agent.tracker`; with its `note` method the records also get trace context and outcome reasons. */
+  tracker: RequestTracker & Partial<RequestNoteSink>;
   clock: Clock;
   /** Pool (upstream name) the requests belong to. Default `default`. */
   pool?: string;
@@ -69,28 +70,28 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
 const copy = (b: Buffer) => Buffer.from(b);
 
 export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddleware {
-  const { tracker, clock } = opts;
+  const { clock } = opts;
   const pool = opts.pool ?? 'default';
   const logger = opts.logger ?? silentLogger;
-  const tenantHeader = (opts.tenantHeader ?? 'x-inferwatt-tenant').toLowerCase();
-  const maxParseBytes = opts.maxParseBodyBytes ?? 1024 * 1024;
+  const ctx: ExchangeContext = {
+    tracker: opts.tracker, clock, logger,
+    tenantHeader: (opts.tenantHeader ?? DEFAULT_TENANT_HEADER).toLowerCase(),
+    maxParseBodyBytes: opts.maxParseBodyBytes ?? DEFAULT_MAX_PARSE_BODY_BYTES,
+  };
+  const tapFailed = (err: unknown) => {
+    logger.rateLimited('warn', 'tap-failed', 'the response tap failed; the request goes on without its reading', { error: errorMessage(err) });
+  };
 
   return function inferwatt(req, res, next) {
-    const id = randomUUID();
-    const startMs = clock.nowMs();
-    const method = req.method ?? 'GET';
     const url = req.originalUrl ?? req.url ?? '/';
     const q = url.indexOf('?');
-    const api = recognizeApi(method, q < 0 ? url : url.slice(0, q));
-    const t = req.headers[tenantHeader];
-    const tenant = (Array.isArray(t) ? t[0] : t)?.slice(0, 128);
-    const win = openWindow(tracker, clock, logger, { id, pool, startMs, method, ...(api ? { api } : {}), ...(tenant ? { tenant } : {}) });
-    if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, id);
+    const x = beginExchange(ctx, req, pool, q < 0 ? url : url.slice(0, q));
+    const win = x.win;
+    if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, x.id);
 
     const body = req.body as { model?: unknown; stream?: unknown } | undefined;
-    if (body && typeof body === 'object' && typeof body.model === 'string' && body.model.length > 0 && body.model.length <= 256) {
-      win.request({ model: body.model, stream: typeof body.stream === 'boolean' ? body.stream : undefined, unread: undefined });
-    }
+    const model = body && typeof body === 'object' ? modelName(body.model) : undefined;
+    if (model !== undefined) win.request({ model, stream: typeof body!.stream === 'boolean' ? body!.stream : undefined, unread: undefined });
 
     let tap: ResponseTap | null | undefined;
     // Never throws into the user's res.write/res.end: a tap that fails loses its reading, nothing more.
@@ -99,7 +100,7 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
         observeUnguarded(chunk, encoding);
       } catch (err) {
         tap = null;
-        logger.rateLimited('warn', 'tap-failed', 'the response tap failed; the request goes on without its reading', { error: errorMessage(err) });
+        tapFailed(err);
       }
     };
     const observeUnguarded = (chunk: unknown, encoding: unknown) => {
@@ -107,24 +108,17 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
       if (!buf || buf.length === 0) return;
       win.firstByte();
       if (tap === undefined) {
-        const status = res.statusCode;
         const ct = res.getHeader('content-type');
         const ce = res.getHeader('content-encoding');
-        tap =
-          status < 400 && method !== 'HEAD'
-            ? createResponseTap({
-                api,
-                contentType: typeof ct === 'string' ? ct : undefined,
-                contentEncoding: typeof ce === 'string' ? ce : undefined,
-                maxParseBytes,
-                retain: copy,
-              })
-            : null;
+        tap = responseTap(ctx, x, res.statusCode, typeof ct === 'string' ? ct : undefined, typeof ce === 'string' ? ce : undefined, copy) ?? null;
       }
       tap?.write(buf);
     };
 
+    // Unbound on purpose: they are called below with the response as `this` (apply), as node calls them.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const origWrite = res.write;
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const origEnd = res.end;
     res.write = function (this: ServerResponse, ...args: WriteArgs) {
       observe(args[0], args[1]);
@@ -140,16 +134,9 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
       if (win.ended) return;
       if (complete) win.firstByte(); // a response without a body: it went out whole now (as in the proxy)
       const status = res.headersSent || complete ? res.statusCode : undefined;
-      const done = (r: TapResult | undefined) => win.end(endMs, status, complete ? outcomeOf(status, r) : 'aborted', r);
-      const t = tap;
+      const t = tap ?? undefined;
       tap = null;
-      if (!t) return done(undefined);
-      try {
-        t.end(complete, done);
-      } catch (err) {
-        logger.rateLimited('warn', 'tap-failed', 'the response tap failed; the request goes on without its reading', { error: errorMessage(err) });
-        done(undefined); // a no-op if the tap had called it
-      }
+      finishExchange(x, t, endMs, status, complete ? undefined : 'aborted', complete, undefined, tapFailed);
     };
     res.once('finish', () => finish(true));
     res.once('close', () => {

@@ -22,6 +22,7 @@ import type { ApiId } from './routes.js';
 import { createSseReader } from './sse.js';
 import { createTailWindow, readTail } from './tail.js';
 import { createUsageState, ERROR_MARKERS, finalMarkersFor, READ_KEYS, readDocument, type UsageState } from './usage/index.js';
+import { modelName } from './usage/state.js';
 import { keySet, projectTopLevel } from './json-project.js';
 
 export type Framing = 'json' | 'sse' | 'ndjson';
@@ -30,6 +31,8 @@ export interface TapResult {
   model: string | undefined;
   promptTokens: number | undefined;
   completionTokens: number | undefined;
+  /** Of promptTokens, those served from the server's prompt cache, when it says. */
+  cachedPromptTokens: number | undefined;
   /** The body reported an error in-band (the HTTP status did not). */
   errorSeen: boolean;
   framing: Framing | undefined;
@@ -152,6 +155,7 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
     model: state.model,
     promptTokens: state.promptTokens,
     completionTokens: state.completionTokens,
+    cachedPromptTokens: state.cachedPromptTokens,
     errorSeen: state.errorSeen,
     framing,
     documents: state.documents,
@@ -275,7 +279,7 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
         try {
           inner.end(!decodeError, (r) => answer(decodeError ? { ...r, unread: 'decode_error' } : r));
         } catch {
-          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
+          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, cachedPromptTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
         }
       };
       decoder.once('end', once);
@@ -343,7 +347,7 @@ export function createRequestTap(maxBytes: number, contentLength: number | undef
       if (buf[i] !== 0x7b /* { */) return { ...info, unread: 'not_json' };
       const d = projectTopLevel(buf, REQUEST_KEYS);
       if (d === undefined) return { ...info, unread: 'invalid' };
-      if (typeof d.model === 'string' && d.model.length > 0 && d.model.length <= 256) info.model = d.model;
+      info.model = modelName(d.model);
       if (typeof d.stream === 'boolean') info.stream = d.stream;
       return info;
     },

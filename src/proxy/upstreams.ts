@@ -95,7 +95,8 @@ function sweepIdleSockets(agent: http.Agent): () => void {
   return () => clearInterval(timer);
 }
 
-function normalizePrefix(p: string | undefined): string {
+/** `/a/` → `/a`, `/` or none → `` (no prefix): the form the router compares. */
+export function normalizePrefix(p: string | undefined): string {
   if (!p) return '';
   let s = p.startsWith('/') ? p : `/${p}`;
   while (s.length > 1 && s.endsWith('/')) s = s.slice(0, -1);

@@ -1,7 +1,7 @@
 /**
  * One request's window as the proxy and the middleware drive it: open at receipt, first byte, model and
  * tokens, end with status and outcome. Each tracker call is guarded: attribution never throws into a
- * live request (CONVENTIONS lesson 4); a failure is counted and logged, rate-limited.
+ * live request; a failure is counted and logged, rate-limited.
  *
  * Outcome rule (one place, used by both):
  * - `aborted`: the client went away before the last byte was sent;
@@ -10,12 +10,43 @@
  *   `response.failed`);
  * - `ok`: everything else that was delivered in full, 4xx included: a 4xx is the server doing its job
  *   (a refused or rate-limited request); the status in the record tells them apart.
+ *
+ * A request that did not end `ok` gets a reason (`OutcomeReason`) in its record, and a request that came
+ * with a W3C `traceparent` gets its trace and span ids: both through the tracker's `note`, when it has one.
  */
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Outcome, RequestTracker, WindowHandle, WindowStart, WindowUpdate } from '../attribution/types.js';
+import type { RequestNoteSink } from '../core/request-notes.js';
 import type { RequestInfo, TapResult } from './tap.js';
+
+/**
+ * Why a request did not end `ok`. The proxy's own failures use the `code` its JSON error gave the
+ * client; the rest are read from the outcome.
+ */
+export type OutcomeReason =
+  | 'upstream_unreachable' // no connection to the upstream (refused, no route, DNS)
+  | 'upstream_timeout' // no response headers within proxy.upstreamTimeoutMs
+  | 'upstream_idle_timeout' // nothing from the upstream for proxy.upstreamIdleTimeoutMs once its response began
+  | 'upstream_reset' // the connection was reset before the response
+  | 'upstream_closed_mid_body' // the upstream closed the connection before the end of its response
+  | 'upstream_bad_response' // a response that node:http will not relay
+  | 'upstream_error' // any other failure to get a response
+  | 'bad_request' // a request that could not be forwarded (a header value node:http refuses)
+  | 'status_5xx' // the server answered 5xx
+  | 'error_in_body' // a 2xx body that reported an error (TGI's error event, `response.failed`, …)
+  | 'client_closed' // the client went away before the last byte
+  | 'shutdown'; // cut when the agent stopped and its grace period ran out
+
+/** A window's OutcomeReason when its caller gave none: from the outcome, the status and the body. */
+function reasonOf(outcome: Outcome, status: number | undefined, tap: TapResult | undefined): OutcomeReason | undefined {
+  if (outcome === 'aborted') return 'client_closed';
+  if (outcome !== 'error') return undefined;
+  if (status !== undefined && status >= 500) return 'status_5xx';
+  if (tap?.errorSeen) return 'error_in_body';
+  return undefined;
+}
 
 export interface RequestWindow {
   readonly id: string;
@@ -23,8 +54,13 @@ export interface RequestWindow {
   /** Idempotent: the first call wins. */
   firstByte(): void;
   request(info: RequestInfo): void;
-  /** Idempotent. `endMs` is read by the caller when the last byte went out (or the abort happened). */
-  end(endMs: number, status: number | undefined, outcome: Outcome, tap?: TapResult): void;
+  /** The caller's W3C trace context (already validated), for the record. */
+  trace(traceId: string, spanId: string): void;
+  /**
+   * Idempotent. `endMs` is read by the caller when the last byte went out (or the abort happened).
+   * `reason`: why the outcome is not ok, when the caller knows better than the outcome rule.
+   */
+  end(endMs: number, status: number | undefined, outcome: Outcome, tap?: TapResult, reason?: OutcomeReason): void;
 }
 
 export interface WindowCounters {
@@ -46,9 +82,12 @@ class TrackedWindow implements RequestWindow {
   ended = false;
   private sentFirstByte = false;
   private readonly handle: WindowHandle | undefined;
+  private readonly sink: RequestNoteSink | undefined;
+  private traceId: string | undefined = undefined;
+  private spanId: string | undefined = undefined;
 
   constructor(
-    tracker: RequestTracker,
+    tracker: RequestTracker & Partial<RequestNoteSink>,
     private readonly clock: Clock,
     private readonly logger: Logger,
     start: WindowStart,
@@ -62,6 +101,7 @@ class TrackedWindow implements RequestWindow {
       this.failed('open', err);
     }
     this.handle = handle;
+    this.sink = handle !== undefined && typeof tracker.note === 'function' ? (tracker as RequestNoteSink) : undefined;
   }
 
   private failed(what: string, err: unknown): void {
@@ -90,16 +130,35 @@ class TrackedWindow implements RequestWindow {
   }
 
   request(info: RequestInfo): void {
-    if (info.model !== undefined) this.update({ model: info.model });
+    // `stream` tells the ledger whether the first byte ends the prefill (the `learned` policy).
+    if (info.model !== undefined) this.update(info.stream === undefined ? { model: info.model } : { model: info.model, stream: info.stream });
+    else if (info.stream !== undefined) this.update({ stream: info.stream });
   }
 
-  end(endMs: number, status: number | undefined, outcome: Outcome, tap?: TapResult): void {
+  trace(traceId: string, spanId: string): void {
+    this.traceId = traceId;
+    this.spanId = spanId;
+  }
+
+  end(endMs: number, status: number | undefined, outcome: Outcome, tap?: TapResult, reason?: OutcomeReason): void {
     if (this.ended) return;
+    if (this.sink !== undefined) {
+      // Given before the window ends: the record may be made as soon as it has.
+      const why = outcome === 'ok' ? undefined : (reason ?? reasonOf(outcome, status, tap));
+      if (why !== undefined || this.traceId !== undefined) {
+        try {
+          this.sink.note(this.id, this.traceId === undefined ? { reason: why } : why === undefined ? { traceId: this.traceId, spanId: this.spanId } : { traceId: this.traceId, spanId: this.spanId, reason: why });
+        } catch (err) {
+          this.failed('note', err);
+        }
+      }
+    }
     if (tap) {
       const u: WindowUpdate = {};
       if (tap.model !== undefined) u.model = tap.model;
       if (tap.promptTokens !== undefined) u.promptTokens = tap.promptTokens;
       if (tap.completionTokens !== undefined) u.completionTokens = tap.completionTokens;
+      if (tap.cachedPromptTokens !== undefined) u.cachedPromptTokens = tap.cachedPromptTokens;
       if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined) this.update(u);
     }
     this.ended = true;
@@ -112,6 +171,6 @@ class TrackedWindow implements RequestWindow {
   }
 }
 
-export function openWindow(tracker: RequestTracker, clock: Clock, logger: Logger, start: WindowStart, counters?: WindowCounters): RequestWindow {
+export function openWindow(tracker: RequestTracker & Partial<RequestNoteSink>, clock: Clock, logger: Logger, start: WindowStart, counters?: WindowCounters): RequestWindow {
   return new TrackedWindow(tracker, clock, logger, start, counters);
 }

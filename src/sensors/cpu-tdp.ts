@@ -1,5 +1,5 @@
 /**
- * Thermal design power per CPU model (per socket, W), for the fallback estimate (DESIGN §1). Each row names
+ * Thermal design power per CPU model (per socket, W), for the fallback estimate (docs/sensors.md). Each row names
  * its source. Two sources:
  * - CC: CodeCarbon's table, mlco2/codecarbon codecarbon/data/hardware/cpu_power.csv at commit
  *   75b4ca50f3fa337f1c31a574a6f5a177644031ad (MIT), itself compiled from vendor spec pages; rows copied as

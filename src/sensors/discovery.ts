@@ -12,7 +12,7 @@ import type { ProbeResult, Sensor, SensorName } from './types.js';
 /**
  * Finds the sensors this host has, Kepler-style: each backend is tried in preference order with a
  * trial read, and the reason each one was skipped is kept for `inferwatt sensors`, /api/sensors and
- * the logs (CONVENTIONS lesson 3).
+ * the logs.
  *
  * auto: GPUs from nvml (hardware energy counter) else nvidia-smi; CPU/DRAM from RAPL else the load
  * estimate. `simulated` is never picked by auto: it is for the demo and tests, on purpose only.

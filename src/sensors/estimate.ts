@@ -92,7 +92,7 @@ export function chooseCpuPowerModel(info: CpuInfo, opts: Pick<EstimateProbeOptio
   const perVcpu = (why: string): CpuPowerModel => ({
     idleW: vcpus * PER_VCPU_IDLE_W, maxW: vcpus * PER_VCPU_MAX_W,
     notes: [
-      `${why}: power estimated from CPU load with per-vCPU defaults ${PER_VCPU_IDLE_W}–${PER_VCPU_MAX_W} W × ${vcpus} logical CPUs (Cloud Carbon Footprint, AWS average); set tdpW to override`,
+      `${why}: power estimated from CPU load with per-vCPU defaults ${PER_VCPU_IDLE_W}–${PER_VCPU_MAX_W} W × ${vcpus} logical CPUs (Cloud Carbon Footprint, AWS average); set --cpu-tdp-w (sensors.cpuTdpW) to override`,
     ],
   });
   if (info.virtual) return perVcpu(`virtual machine ("${brand || 'unknown CPU'}"): the host socket's TDP would be charged to this VM`);

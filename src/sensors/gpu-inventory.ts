@@ -1,5 +1,5 @@
 /**
- * GPU inventory at start-up from `nvidia-smi -q -x` (DESIGN §1): name, UUID, driver, power limit, and the
+ * GPU inventory at start-up from `nvidia-smi -q -x` (docs/sensors.md): name, UUID, driver, power limit, and the
  * MIG / vGPU flags. Best-effort: any failure returns [] with a warning, and sampling names the GPUs from
  * its query fields instead.
  *
@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { errnoCode, errorMessage } from '../core/errors.js';
+import { asError, errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseQueryNumber } from './nvidia-smi-csv.js';
 
@@ -67,18 +67,31 @@ export async function readGpuInventory(opts: GpuInventoryOptions): Promise<GpuIn
     log.debug('gpu inventory', { gpus: entries.length });
     return entries;
   } catch (err) {
-    log.warn('GPU inventory unavailable (nvidia-smi -q -x failed); GPUs are named from the query fields', {
-      error: firstLine(errorMessage(err)),
-    });
+    // No nvidia-smi at all is a host without the driver: the nvidia-smi sensor's skip reason says so, and a
+    // warning here would only repeat it. A nvidia-smi that exists and fails is worth a warning.
+    if (isMissingBinary(err)) log.debug('no nvidia-smi: no GPU inventory', { error: firstLine(errorMessage(err)) });
+    else {
+      log.warn('GPU inventory unavailable (nvidia-smi -q -x failed); GPUs are named from the query fields', {
+        error: lastLine(errorMessage(err)),
+      });
+    }
     return [];
   }
 }
+
+/** ENOENT from execFile, or the shell's "not found" (exit 127) through node-nvidia-smi's exec. */
+function isMissingBinary(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 127 || /\bENOENT\b|: not found|command not found/.test(errorMessage(err));
+}
+
+const lastLine = (s: string): string => s.trim().split('\n').pop() ?? s;
 
 function viaPackage(): Promise<unknown> {
   const smi = require('node-nvidia-smi') as (cb: SmiCallback) => void;
   return new Promise((resolve, reject) => {
     // node-nvidia-smi calls back with a string when nvidia-smi wrote to stderr.
-    smi((err, data) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(data)));
+    smi((err, data) => (err ? reject(asError(err)) : resolve(data)));
   });
 }
 
@@ -95,7 +108,7 @@ function viaPath(path: string, timeoutMs: number): Promise<unknown> {
 export function parseSmiXml(xml: string): Promise<unknown> {
   const xml2js = require('xml2js') as { parseString(s: string, o: object, cb: (e: unknown, d: unknown) => void): void };
   return new Promise((resolve, reject) => {
-    xml2js.parseString(xml, XML_OPTIONS, (err, data) => (err ? reject(err) : resolve(data)));
+    xml2js.parseString(xml, XML_OPTIONS, (err, data) => (err ? reject(asError(err)) : resolve(data)));
   });
 }
 
@@ -156,7 +169,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     // gives no handle on its child, so a hung `-q -x` is abandoned, not killed.
     const t = setTimeout(() => reject(new Error(`nvidia-smi -q -x timed out after ${ms} ms`)), ms);
     t.unref?.();
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(asError(e)); });
   });
 }
 

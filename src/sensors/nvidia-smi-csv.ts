@@ -45,7 +45,7 @@ export interface LineSplitter {
 }
 
 /**
- * Keeps only the unfinished tail between chunks (CONVENTIONS lesson 10): no re-splitting of a growing
+ * Keeps only the unfinished tail between chunks: no re-splitting of a growing
  * buffer. A tail longer than `maxLineChars` without a newline is garbage; it is dropped and reported.
  */
 export function createLineSplitter(onLine: (line: string) => void, onOverflow: () => void = () => {}, maxLineChars = 64 * 1024): LineSplitter {

@@ -1,5 +1,5 @@
 /**
- * GPU power through one long-lived nvidia-smi child (DESIGN §1):
+ * GPU power through one long-lived nvidia-smi child (docs/sensors.md):
  *   nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits -lms <intervalMs>
  * read line by line and buffered until the sampler drains it. Never one spawn per sample: a spawn costs
  * 2–400 ms and has hung GPUs in peers' deployments.
@@ -78,7 +78,7 @@ export async function probeNvidiaSmi(opts: NvidiaSmiOptions): Promise<ProbeResul
   // 1. Which fields does this driver know? Drop each rejected one and ask again.
   let fields: ProbeField[] = [...PROBE_FIELDS];
   const rejected: string[] = [];
-  let stdout = '';
+  let stdout: string;
   for (;;) {
     const r = await runOnce(path, [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'], opts.clock, probeTimeoutMs);
     if (r.spawnError !== undefined) {

@@ -9,21 +9,17 @@
  *   as `absent`, so that reading is simply absent.
  * - Hot-path reads (energy, power) go through koffi's `.async` calls, which run on a worker thread:
  *   a wedged driver hangs the call, and the call alone, instead of the event loop that also serves the
- *   proxy and /metrics (nvidia-smi hangs in exactly that situation, DESIGN §1). `callMode: 'sync'` keeps
+ *   proxy and /metrics (nvidia-smi hangs in exactly that situation, docs/sensors.md). `callMode: 'sync'` keeps
  *   them on the main thread (~2–3 µs a call here against ~35 µs for an async one).
  *
  * Return codes are nvml.h's `nvmlReturn_t` (checked against NVIDIA's header, API version 12).
  */
 
+// The codes the sensor tells apart; others it reports by number (1 uninitialized, 2 invalid argument,
+// 6 not found, 7 insufficient size, 9 driver not loaded, 13 function not found).
 export const NVML_SUCCESS = 0;
-export const NVML_ERROR_UNINITIALIZED = 1;
-export const NVML_ERROR_INVALID_ARGUMENT = 2;
 export const NVML_ERROR_NOT_SUPPORTED = 3;
 export const NVML_ERROR_NO_PERMISSION = 4;
-export const NVML_ERROR_NOT_FOUND = 6;
-export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
-export const NVML_ERROR_DRIVER_NOT_LOADED = 9;
-export const NVML_ERROR_FUNCTION_NOT_FOUND = 13;
 export const NVML_ERROR_GPU_IS_LOST = 15;
 export const NVML_ERROR_UNKNOWN = 999;
 
@@ -122,19 +118,36 @@ export type LoadNvmlResult =
   | { readonly ok: true; readonly lib: NvmlLibrary }
   | { readonly ok: false; readonly reason: string };
 
-/** Tries each candidate path in order; the reason on failure lists every attempt. */
+/**
+ * Tries each candidate path in order. On failure the reason says what happened once: "not found" when
+ * every candidate is simply missing (a host without the NVIDIA driver), else each other loader error with
+ * its path (a wrong architecture, a broken install), not the same error repeated for every place tried.
+ */
 export function loadNvmlLibrary(koffi: KoffiLike, candidates: readonly string[]): LoadNvmlResult {
-  const tries: string[] = [];
+  const tries: { path: string; error: string }[] = [];
   for (const path of candidates) {
     try {
       // RTLD_LAZY: an unresolved dependency inside the driver's library is not our business until called.
       const handle = koffi.load(path, { lazy: true });
       return { ok: true, lib: bindNvml(koffi, handle, path) };
     } catch (err) {
-      tries.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+      tries.push({ path, error: (err instanceof Error ? err.message : String(err)).replace(/^Failed to load shared library: /, '') });
     }
   }
-  return { ok: false, reason: `libnvidia-ml.so.1 not loadable (${tries.join('; ')})` };
+  return { ok: false, reason: loadFailureReason(tries) };
+}
+
+const MISSING = /No such file or directory/;
+
+function loadFailureReason(tries: readonly { path: string; error: string }[]): string {
+  const other = tries.filter((t) => !MISSING.test(t.error));
+  if (tries.length > 1 && other.length === 0) {
+    const where = tries.map((t) => (t.path.includes('/') ? t.path.slice(0, t.path.lastIndexOf('/')) : "the loader's path"));
+    return `libnvidia-ml.so.1 not found (the NVIDIA driver's library) in ${where.join(', ')}; --nvml-lib PATH names it`;
+  }
+  const shown = other.length ? other : tries;
+  const missing = tries.length - shown.length;
+  return `libnvidia-ml.so.1 not loadable: ${shown.map((t) => `${t.path}: ${t.error}`).join('; ')}${missing ? ` (not found in the ${missing} other place${missing === 1 ? '' : 's'})` : ''}`;
 }
 
 function bindNvml(koffi: KoffiLike, handle: KoffiLibraryLike, path: string): NvmlLibrary {

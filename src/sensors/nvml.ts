@@ -10,7 +10,7 @@
  * - `integrated`: no counter (older GPU, older driver without the symbol, or preferCounter false):
  *   nvmlDeviceGetPowerUsage as a gauge, integrated by the timeline.
  * - `estimated`: neither reported, but utilization and the power limit are: utilization.gpu × limit
- *   (as DESIGN §1 does for nvidia-smi). A GPU with none of these is left out with a warning.
+ *   (as docs/sensors.md says for nvidia-smi). A GPU with none of these is left out with a warning.
  * Device ids are `gpu<NVML index>`, the nvidia-smi sensor's scheme, so either sensor can serve.
  *
  * Errors are counted per device and for the sensor, by reason: `permission` (NO_PERMISSION),

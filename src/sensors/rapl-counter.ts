@@ -3,7 +3,7 @@ import type { SensorErrorReason } from './types.js';
 
 /**
  * Turns one RAPL zone's raw `energy_uj` readings into cumulative joules since the sensor started
- * (CONVENTIONS lesson 7: first reading, difference and wrap are explicit).
+ * (first reading, difference and wrap are explicit).
  *
  * - First reading: the baseline; cumulative energy is 0 J.
  * - Normal step: delta = cur − prev.

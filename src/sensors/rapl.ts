@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { errnoCode, errorMessage } from '../core/errors.js';
+import { asError, errnoCode, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createHealthTracker } from './health.js';
 import { createZoneCounter, type ZoneCounter } from './rapl-counter.js';
@@ -10,7 +10,7 @@ import { isRaplZoneDir, selectZones, type PsysPolicy, type RawZone, type Selecte
 import type { DeviceInfo, ProbeResult, Reading, Sensor, SensorErrorReason } from './types.js';
 
 /**
- * CPU package and DRAM energy from the Linux powercap RAPL counters (DESIGN §1).
+ * CPU package and DRAM energy from the Linux powercap RAPL counters (docs/sensors.md).
  * Zone rules (which zones count, psys, MMIO duplicates, AMD) are in rapl-zones.ts; counter rules (first
  * reading, wrap, reset, implausible deltas) in rapl-counter.ts. This file discovers, trial-reads and polls.
  */
@@ -40,7 +40,7 @@ export const nodePowercapFs: PowercapFs = {
     try {
       return Promise.resolve(readFileSync(p, 'utf8'));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
   },
   readdir: (p) => readdir(p),

@@ -4,7 +4,7 @@ import { createHealthTracker } from './health.js';
 import type { DeviceInfo, ProbeResult, Reading, Sensor } from './types.js';
 
 /**
- * A deterministic, load-dependent power source for the demo and for tests (DESIGN §1). Selected only on
+ * A deterministic, load-dependent power source for the demo and for tests (docs/sensors.md). Selected only on
  * purpose (`--sensors simulated`), never as a silent fallback on a real host.
  *
  * Power of each device at load n (e.g. in-flight requests) and monotonic time t:
@@ -150,11 +150,6 @@ export function createSimulatedSensor(opts: SimulatedSensorOptions): Sensor {
       closed = true;
     },
   };
-}
-
-/** The instantaneous power of the simulation for a device kind at load n and time t (for docs and tests). */
-export function simulatedPowerW(idleW: number, maxW: number, n: number, saturateAt: number): number {
-  return idleW + (maxW - idleW) * saturation(n, saturateAt);
 }
 
 export async function probeSimulated(opts: SimulatedSensorOptions): Promise<ProbeResult> {

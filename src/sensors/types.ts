@@ -1,5 +1,5 @@
 /**
- * The sensor stage: a sensor reads; it never integrates, attributes or exports (CONVENTIONS lesson 2).
+ * The sensor stage: a sensor reads; it never integrates, attributes or exports.
  *
  * A sensor owns one or more devices and yields readings of two shapes:
  * - counter readings: `energyJ` is the device's cumulative energy in joules since the sensor started,
@@ -63,7 +63,7 @@ export type ProbeResult =
   | { readonly ok: true; readonly sensor: Sensor }
   | { readonly ok: false; readonly name: SensorName; readonly reason: string };
 
-/** Reasons sensors use as the `reason` label; a bounded set (CONVENTIONS lesson 9). */
+/** Reasons sensors use as the `reason` label; a bounded set. */
 export const SENSOR_ERROR_REASONS = [
   'read_failed', 'permission', 'parse', 'wrap', 'reset', 'implausible', 'restart', 'silent', 'exited', 'not_supported', 'gpu_lost',
 ] as const;

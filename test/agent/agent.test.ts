@@ -123,7 +123,7 @@ describe('inferwatt run, end to end', () => {
     expect(rec.energyJ.gpu / (rec.durationMs / 1000)).toBeGreaterThan(H100_INSTANT_W * 0.9);
     expect(rec.energyJ.gpu / (rec.durationMs / 1000)).toBeLessThan(H100_INSTANT_W * 1.1);
     expect(rec.energyJ.total).toBeCloseTo(rec.energyJ.gpu + rec.energyJ.cpu + rec.energyJ.dram, 9);
-    // CO2e follows from the factors the record names (DESIGN §3).
+    // CO2e follows from the factors the record names (docs/design.md#impacts).
     const facilityKWh = (rec.energyJ.total / 3.6e6) * rec.factors.pue;
     expect(rec.factors.region).toBe('FR');
     expect(rec.co2eGrams).toBeCloseTo(facilityKWh * rec.factors.gridGCo2ePerKWh, 12);
@@ -143,13 +143,13 @@ describe('inferwatt run, end to end', () => {
     expect(tagged.tenant).toBe('team-search');
     expect(untagged.tenant).toBeNull();
     const body = await metricsText();
-    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",outcome="ok"}')).toBe(1);
-    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="unknown",outcome="ok"}')).toBe(1);
-    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",outcome="error"}')).toBe(0);
-    expect(sample(body, 'inferwatt_tokens_total{model="tenant-test-model",tenant="team-search",type="completion"}')).toBe(5);
-    expect(sample(body, 'inferwatt_attributed_energy_joules_total{model="tenant-test-model",tenant="team-search"}')).toBeCloseTo(tagged.energyJ.total, 9);
-    expect(sample(body, 'inferwatt_co2e_grams_total{model="tenant-test-model",tenant="team-search"}')).toBeCloseTo(tagged.co2eGrams, 12);
-    expect(sample(body, 'inferwatt_water_liters_total{model="tenant-test-model",tenant="unknown"}')).toBeCloseTo(untagged.waterLiters.total, 12);
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",pool="default",outcome="ok"}')).toBe(1);
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="unknown",pool="default",outcome="ok"}')).toBe(1);
+    expect(sample(body, 'inferwatt_requests_total{model="tenant-test-model",tenant="team-search",pool="default",outcome="error"}')).toBe(0);
+    expect(sample(body, 'inferwatt_tokens_total{model="tenant-test-model",tenant="team-search",pool="default",type="completion"}')).toBe(5);
+    expect(sample(body, 'inferwatt_attributed_energy_joules_total{model="tenant-test-model",tenant="team-search",pool="default"}')).toBeCloseTo(tagged.energyJ.total, 9);
+    expect(sample(body, 'inferwatt_co2e_grams_total{model="tenant-test-model",tenant="team-search",pool="default"}')).toBeCloseTo(tagged.co2eGrams, 12);
+    expect(sample(body, 'inferwatt_water_liters_total{model="tenant-test-model",tenant="unknown",pool="default"}')).toBeCloseTo(untagged.waterLiters.total, 12);
     // The histograms stay per model: both requests in one series.
     expect(sample(body, 'inferwatt_request_energy_joules_count{model="tenant-test-model"}')).toBe(2);
   });

@@ -35,7 +35,7 @@ async function firstLiveUrl(region: string, provider: string): Promise<string> {
 
 async function configProblems(region: string, provider: string): Promise<string[]> {
   try {
-    const a = await startAgent([...base, '--region', region, '--config', configFile(`impacts:\n  live:\n    provider: ${provider}\n    token: t\n`)], { env: {}, logger: silentLogger, fetch: (async () => new Response('{}')) as typeof fetch });
+    const a = await startAgent([...base, '--region', region, '--config', configFile(`impacts:\n  live:\n    provider: ${provider}\n    token: t\n`)], { env: {}, logger: silentLogger, fetch: (async () => new Response('{}')) });
     await a.stop();
   } catch (err) {
     if (err instanceof ConfigError) return [...err.problems];

@@ -8,6 +8,7 @@ import { createEnergyTimeline } from '../../src/energy/timeline.js';
 import type { DeviceKind } from '../../src/sensors/types.js';
 import { mulberry32 } from '../../src/core/prng.js';
 import { device } from './ledger-helpers.js';
+import { referenceActiveJ as oracleActiveJ } from './oracle.js';
 
 
 interface Params {
@@ -30,12 +31,22 @@ interface GenWindow {
   end: number;
   prompt: number | undefined;
   completion: number | undefined;
+  model: string;
+  stream: boolean;
+  firstByte: number | undefined;
 }
+
+/** `learned`: fixed costs for two of the models (as priors that the fit never replaces); the others fall back to `tokens`. */
+const LEARNED_COSTS: Record<string, { promptJ: number; completionJ: number }> = {
+  m3: { promptJ: 0.07, completionJ: 0.9 },
+  m4: { promptJ: 0.3, completionJ: 2.5 },
+};
 
 type Ev =
   | { t: number; k: 0; device: string; energyJ: number }
   | { t: number; k: 1; w: GenWindow }
-  | { t: number; k: 2; w: GenWindow };
+  | { t: number; k: 2; w: GenWindow }
+  | { t: number; k: 3; w: GenWindow };
 
 const SPAN_MS = 10_000;
 const TAIL_MS = 1_000;
@@ -43,7 +54,7 @@ const TAIL_MS = 1_000;
 function runSchedule(p: Params) {
   const r = mulberry32(p.seed);
   const kinds: DeviceKind[] = ['gpu', 'cpu', 'dram'];
-  const devs = Array.from({ length: p.devices }, (_, i) => device(`d${i}`, kinds[Math.floor(r() * 3)]!));
+  const devs = Array.from({ length: p.devices }, (_, i) => device(`d${i}`, kinds[Math.floor(r() * 3)]));
   const nPools = Math.min(p.pools, p.devices);
   const pools: Record<string, string[]> = {};
   for (let j = 0; j < nPools; j++) pools[`p${j}`] = [];
@@ -81,17 +92,26 @@ function runSchedule(p: Params) {
       end,
       prompt: tk < 0.6 ? Math.floor(r() * 2_000) : tk < 0.7 ? 0 : undefined,
       completion: tk < 0.5 ? Math.floor(r() * 1_000) : tk < 0.75 ? 0 : undefined,
+      model: `m${`w${i}`.length}`,
+      stream: false,
+      firstByte: undefined,
     };
+    const fb = r();
+    if (fb < 0.6) { w.stream = true; w.firstByte = start + (end - start) * r(); }
     wins.push(w);
     evs.push({ t: start, k: 1, w }, { t: end, k: 2, w });
+    if (w.firstByte !== undefined) evs.push({ t: w.firstByte, k: 3, w });
   }
-  evs.sort((a, b) => a.t - b.t || a.k - b.k);
+  // At equal times: readings, starts, first bytes, ends.
+  const order = [0, 1, 3, 2];
+  evs.sort((a, b) => a.t - b.t || order[a.k]! - order[b.k]!);
 
   const clock = createFakeClock(0);
   const timeline = createEnergyTimeline({ devices: devs });
   const ledger = createLedger({
     timeline, pools, clock, logger: silentLogger, policy: p.policy, idle: p.idle,
     amortizeWindowMs: p.amortizeWindowMs, promptTokenWeight: p.promptTokenWeight, lagBoundMs: 2_000,
+    learn: { priors: Object.entries(LEARNED_COSTS).map(([model, c]) => ({ model, ...c })), minSamples: Number.POSITIVE_INFINITY },
   });
   const records = new Map<string, AttributedRequest>();
   let duplicates = 0;
@@ -104,7 +124,11 @@ function runSchedule(p: Params) {
   for (const ev of evs) {
     if (ev.t > clock.nowMs()) clock.advance(ev.t - clock.nowMs());
     if (ev.k === 0) timeline.append({ device: ev.device, tMs: ev.t, energyJ: ev.energyJ });
-    else if (ev.k === 1) handles.set(ev.w.id, ledger.open({ id: ev.w.id, pool: ev.w.pool, startMs: ev.w.start, model: `m${ev.w.id.length}` }));
+    else if (ev.k === 1) {
+      const h = ledger.open({ id: ev.w.id, pool: ev.w.pool, startMs: ev.w.start, model: ev.w.model });
+      h.update({ stream: ev.w.stream });
+      handles.set(ev.w.id, h);
+    } else if (ev.k === 3) handles.get(ev.w.id)!.firstByte(ev.w.firstByte!);
     else {
       const h = handles.get(ev.w.id)!;
       h.update({ promptTokens: ev.w.prompt, completionTokens: ev.w.completion });
@@ -119,47 +143,9 @@ function runSchedule(p: Params) {
 
 const relErr = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
 
-/** Brute-force reference: every piece between consecutive cut points, split by the DESIGN §2 rule. */
+/** The brute-force reference of oracle.ts over this run. */
 function referenceActiveJ(run: ReturnType<typeof runSchedule>, p: Params): Map<string, number> {
-  const out = new Map<string, number>();
-  const totals = run.ledger.totals();
-  const density = (w: GenWindow): number | undefined =>
-    p.policy === 'tokens' && (w.prompt !== undefined || w.completion !== undefined)
-      ? (p.promptTokenWeight * (w.prompt ?? 0) + (w.completion ?? 0)) / (w.end - w.start)
-      : undefined;
-  for (const [pool, ids] of Object.entries(run.pools)) {
-    const from = Math.max(...ids.map((id) => run.timeline.series(id)!.retainedFromMs()!));
-    const until = totals.processedUntilMs[pool]!;
-    const ws = run.wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
-    const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e])])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
-    for (const x of ws) out.set(x.w.id, 0);
-    // Sweep: windows enter the active set at their start cut and leave at their end cut.
-    const byStart = [...ws].filter((x) => x.e > x.s).sort((a, b) => a.s - b.s);
-    const active = new Set<(typeof ws)[number]>();
-    let next = 0;
-    for (let i = 0; i + 1 < cuts.length; i++) {
-      const a = cuts[i]!;
-      const b = cuts[i + 1]!;
-      while (next < byStart.length && byStart[next]!.s <= a) active.add(byStart[next++]!);
-      for (const x of active) if (x.e <= a) active.delete(x);
-      if (active.size === 0) continue;
-      let E = 0;
-      for (const id of ids) E += run.timeline.energyBetween(id, a, b)!;
-      const n = active.size;
-      let k = 0;
-      let K = 0;
-      for (const { w } of active) {
-        const d = density(w);
-        if (d !== undefined) { k++; K += d; }
-      }
-      for (const { w } of active) {
-        const d = density(w);
-        const share = d === undefined || !(K > 0) ? E / n : (E * k * d) / (n * K);
-        out.set(w.id, out.get(w.id)! + share);
-      }
-    }
-  }
-  return out;
+  return oracleActiveJ(p.policy, { promptTokenWeight: p.promptTokenWeight, costs: LEARNED_COSTS }, run.timeline, run.pools, run.ledger.totals().processedUntilMs, run.wins);
 }
 
 function checkInvariants(run: ReturnType<typeof runSchedule>) {
@@ -196,7 +182,7 @@ function checkInvariants(run: ReturnType<typeof runSchedule>) {
 
 const paramsArb = (maxWindows: number, gaps: fc.Arbitrary<boolean>) =>
   fc.record({
-    policy: fc.constantFrom<AttributionPolicy>('time', 'tokens'),
+    policy: fc.constantFrom<AttributionPolicy>('time', 'tokens', 'learned'),
     idle: fc.constantFrom<IdlePolicy>('unattributed', 'amortize'),
     amortizeWindowMs: fc.integer({ min: 200, max: 5_000 }),
     promptTokenWeight: fc.constantFrom(0, 0.2, 1, 1.7),
@@ -209,7 +195,7 @@ const paramsArb = (maxWindows: number, gaps: fc.Arbitrary<boolean>) =>
   });
 
 describe('ledger conservation (property, generated schedules)', () => {
-  it('Σ attributed + unattributed = measured (≤ 1e-9 relative), non-negative, over thousands of overlapping, nested and zero-length requests, both policies, both idle policies, several devices and pools', () => {
+  it('Σ attributed + unattributed = measured (≤ 1e-9 relative), non-negative, over thousands of overlapping, nested and zero-length requests, every split policy, both idle policies, several devices and pools', () => {
     fc.assert(
       fc.property(paramsArb(3_000, fc.constant(false)), (p) => {
         const run = runSchedule(p);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PROMPT_TOKEN_WEIGHT, tokenDensity } from '../../src/attribution/policies.js';
+import { DEFAULT_PROMPT_TOKEN_WEIGHT } from '../../src/attribution/defaults.js';
+import { tokenDensity } from '../../src/attribution/split/tokens.js';
 import { device, feedConstant, harness } from './ledger-helpers.js';
 
 const close = (a: number, b: number, tol = 1e-9) => expect(Math.abs(a - b)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(b)));
@@ -249,8 +250,8 @@ describe('ledger: faults', () => {
 });
 
 describe('ledger: bounds and edge cases', () => {
-  it('tokens: a window open for a long time holds at most maxPendingWindows segments; the rest are split as time shares, conserving energy', () => {
-    const h = harness([device('gpu0')], { policy: 'tokens', idle: 'unattributed', maxPendingWindows: 50 });
+  it('tokens: a window open for a long time holds at most maxHeldSegments segments; the rest are split as time shares, conserving energy', () => {
+    const h = harness([device('gpu0')], { policy: 'tokens', idle: 'unattributed', maxHeldSegments: 50 });
     const long = h.ledger.open({ id: 'long', pool: 'default', startMs: 0 });
     let maxHeld = 0;
     for (let i = 0; i < 500; i++) {
@@ -344,4 +345,40 @@ describe('ledger: bounds and edge cases', () => {
     expect(r).toMatchObject({ model: 'm2', tenant: 't', promptTokens: 12, completionTokens: 34, ttfbMs: 100, endMs: 2000, outcome: 'ok', status: 200 });
     expect(h.ledger.stats().ignoredCalls).toBe(2);
   });
+
+  for (const policy of ['time', 'tokens'] as const) {
+    it(`${policy}: records are delivered once the ledger call that made them is done, so a listener may open and end windows (every record once, energy conserved)`, () => {
+      const h = harness([device('gpu0')], { policy, idle: 'unattributed' });
+      let inListener = 0;
+      let nested = 0;
+      h.ledger.onFinal((r) => {
+        inListener++;
+        // A follow-up request for each of the first ones, opened and ended from inside the listener.
+        if (r.id.startsWith('a')) {
+          // After what the ledger has processed (sampled every 100 ms), so not clamped.
+          const w = h.ledger.open({ id: `b${r.id.slice(1)}`, pool: 'default', startMs: r.endMs + 200 });
+          w.update({ promptTokens: 5, completionTokens: 7 });
+          w.end({ endMs: r.endMs + 500, outcome: 'ok' });
+          nested++;
+        }
+        inListener--;
+      });
+      for (let i = 0; i < 20; i++) {
+        const w = h.ledger.open({ id: `a${i}`, pool: 'default', startMs: 500 + i * 300 });
+        w.update({ promptTokens: i, completionTokens: 3 * i });
+        w.end({ endMs: 900 + i * 300, outcome: 'ok' });
+      }
+      for (let t = 0; t <= 10_000; t += 100) {
+        feedConstant(h.timeline, 'gpu0', 300, t, t, 100);
+        h.ledger.advance();
+      }
+      expect(nested).toBe(20);
+      expect(inListener).toBe(0);
+      expect(h.records.size).toBe(40);
+      for (let i = 0; i < 20; i++) expect(h.records.get(`b${i}`)!.complete).toBe(true);
+      const t = h.ledger.totals();
+      close(t.attributedJ + t.unattributedJ, t.measuredJ);
+      close([...h.records.values()].reduce((s, r) => s + r.energyJ.total, 0), t.attributedJ);
+    });
+  }
 });

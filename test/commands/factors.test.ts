@@ -77,4 +77,15 @@ describe('inferwatt factors', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/provider "oracle"/);
   });
+
+  it('finds a country by its name, as the list shows it (France → FR), and suggests names', async () => {
+    const r = await run(['France']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^region FR — France \(country\)/);
+    expect((await run(['united kingdom'])).out).toMatch(/^region GB — United Kingdom/);
+    expect((await run(['United', 'Kingdom'])).out).toMatch(/^region GB — United Kingdom/);
+    const near = await run(['Frence']);
+    expect(near.code).toBe(2);
+    expect(near.err).toMatch(/did you mean .*\bFR\b/);
+  });
 });

@@ -6,6 +6,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProjectCommand } from '../../src/commands/project.js';
 
+/** A port that nothing listens on: taken from the system, then released. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 async function run(argv: string[]) {
   let out = '';
   let err = '';
@@ -14,32 +23,33 @@ async function run(argv: string[]) {
 }
 
 describe('inferwatt project --preset article', () => {
-  it('prints the article-assumption figures', async () => {
+  it('prints the projection with the article\'s inputs (its table is pinned row by row in test/impacts/reference-points.test.ts)', async () => {
     const r = await run(['--preset', 'article']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/queries per year +38\.33 trillion/);
-    expect(r.out).toMatch(/energy per query +2\.170 Wh IT, 2\.474 Wh facility/);
-    expect(r.out).toMatch(/IT energy +83\.17 TWh/);
-    expect(r.out).toMatch(/facility energy +94\.82 TWh/);
-    expect(r.out).toMatch(/operational +45\.89 million tCO2e/);
-    expect(r.out).toMatch(/embodied +1\.441 million tCO2e/);
-    expect(r.out).toMatch(/training +622\.91 tCO2e/);
-    expect(r.out).toMatch(/total +47\.33 million tCO2e per year/);
-    expect(r.out).toMatch(/water +383\.3 billion L per year/);
-    expect(r.out).toMatch(/share of global +0\.118 % of 40 Gt/);
-    expect(r.out).toMatch(/person-equivalents +9\.467 million/);
+    expect(r.out).toMatch(/energy per query +2\.17 Wh IT, 2\.474 Wh facility/);
+    expect(r.out).toMatch(/IT energy +83\.17 TWh a year/);
+    expect(r.out).toMatch(/facility energy +94\.82 TWh a year at PUE 1\.14/);
+    expect(r.out).toMatch(/operational +45\.89 million tCO2e a year/);
+    expect(r.out).toMatch(/embodied +1\.441 million tCO2e a year: 1,947,615 servers × 3,700 kgCO2e over 5 years/);
+    expect(r.out).toMatch(/training +6,229 tCO2e a year: 10 models × 1,287,000 kWh/);
+    expect(r.out).toMatch(/total +47\.34 million tCO2e a year/);
+    expect(r.out).toMatch(/water +383\.3 billion L a year, 10 mL a query/);
+    expect(r.out).toMatch(/share of global +0\.118 % of 40 GtCO2e/);
+    expect(r.out).toMatch(/person-equivalents +4\.304 million Danes' yearly emissions/);
     expect(r.err).toBe('');
   });
 
   it('--json carries the same numbers, and flags override the preset', async () => {
     const r = await run(['--preset', 'article', '--json']);
     const j = JSON.parse(r.out);
-    expect(j.result.co2eTonnes.total).toBeCloseTo(47_333_346.33, 1);
+    expect(j.result.co2eTonnes.total).toBeCloseTo(47_338_952.04, 1);
     expect(j.result.waterLiters.perYear).toBeCloseTo(3.8325e11, -3);
     const half = JSON.parse((await run(['--preset', 'article', '--json', '--users', '1.75e9'])).out);
     expect(half.result.co2eTonnes.operational).toBeCloseTo(45_891_487.58 / 2, 1);
     const two = JSON.parse((await run(['--preset', 'article', '--json', '--models-per-year', '2'])).out);
     expect(two.result.co2eTonnes.training).toBeCloseTo(2 * 622.908, 6);
+    expect(two.article.changedInputs).toBe(true);
   });
 });
 
@@ -79,10 +89,10 @@ describe('inferwatt project with flags', () => {
   it('--region fills intensity, PUE, WUE and EWIF from the tables and names their sources', async () => {
     const r = await run(['--users', '1000', '--queries-per-user-per-day', '10', '--wh-per-query', '1', '--region', 'aws:eu-west-1']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/grid intensity +352 gCO2e\/kWh \(Electricity Maps 2024/);
-    expect(r.out).toMatch(/PUE 1\.15: AWS global PUE 2024/);
-    // 3650 kWh IT × 0.03 = 109.5 L on-site; 4197.5 kWh × 1.4769 = 6199.29 L off-site
-    expect(r.out).toMatch(/on-site \/ off-site +109\.5 L \/ 6,199\.29 L/);
+    expect(r.out).toMatch(/grid intensity +352 gCO2e\/kWh\n {4}from +Electricity Maps 2024/);
+    expect(r.out).toMatch(/at PUE 1\.15\n {4}PUE from +AWS global PUE 2024/);
+    // 3650 kWh IT × 0.03 = 109.5 L on-site; 4197.5 kWh × 1.4769 = 6199.29 L off-site (4 figures: 6,199 L)
+    expect(r.out).toMatch(/on-site \/ off-site +109\.5 L \/ 6,199 L/);
   });
 
   it('server-based energy with embodied and training', async () => {
@@ -117,7 +127,7 @@ describe('inferwatt project with flags', () => {
     expect(srv.err).toMatch(/needs --utilization and --queries-per-server-per-day/);
     const nan = await run(['--users', 'many', '--queries-per-user-per-day', '1', '--wh-per-query', '1']);
     expect(nan.code).toBe(2);
-    expect(nan.err).toMatch(/--users "many" is not a number/);
+    expect(nan.err).toMatch(/--users: "many" is not a number/);
     expect((await run(['--preset', 'paper'])).code).toBe(2);
     expect((await run(['--nope'])).code).toBe(2);
   });
@@ -176,9 +186,9 @@ describe('measured energy: --from a running agent, --records a file', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cannot read the agent's summary \(HTTP 503\)/);
     status = 200;
-    r = await run(['--from', 'http://127.0.0.1:1/api/summary', ...scale]);
+    r = await run(['--from', `http://127.0.0.1:${await closedPort()}/api/summary`, ...scale]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/cannot read the agent's summary/);
+    expect(r.err).toMatch(/cannot reach the agent at .*: connection refused/);
   });
 
   it('--records leaves out incomplete records (finalised with part of their energy), and says so', async () => {
@@ -221,5 +231,57 @@ describe('measured energy: --from a running agent, --records a file', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('errors: one style, every problem at once, 2 for usage and 1 for runtime (issue 13)', () => {
+  const scale = ['--queries-per-user-per-day', '1', '--wh-per-query', '1', '--intensity', '400'];
+
+  it('--users -5 is a value, reported as out of range, not as an ambiguous argument', async () => {
+    const r = await run(['--users', '-5', ...scale]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('inferwatt project: invalid configuration (1 problem):\n  - --users: -5 must be a positive number\n');
+  });
+
+  it('--users abc is one problem, not two', async () => {
+    const r = await run(['--users', 'abc', ...scale]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('inferwatt project: invalid configuration (1 problem):\n  - --users: "abc" is not a number\n');
+  });
+
+  it('--from "not a url" is a usage error (2), found before anything is fetched', async () => {
+    const r = await run(['--users', '1', '--queries-per-user-per-day', '1', '--from', 'not a url']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--from: "not a url" is not an http:\/\/ or https:\/\/ URL \(e\.g\. http:\/\/127\.0\.0\.1:9477\)/);
+  });
+
+  it('every problem in one run: flags, ranges, region and URL together', async () => {
+    const r = await run(['--users', '-5', '--queries-per-user-per-day', 'abc', '--from', 'nope', '--region', 'NOWHERE', '--pue', '0.5', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^inferwatt project: invalid configuration \(6 problems\):\n/);
+    for (const p of [/unknown flag --bogus/, /--users: -5 must be a positive number/, /--queries-per-user-per-day: "abc" is not a number/,
+      /--from: "nope" is not an http/, /--pue: 0\.5 must be at least 1/, /region "NOWHERE" is not in the factor tables/]) expect(r.err).toMatch(p);
+  });
+
+  it('a refused connection is a runtime error (1) that says what happened', async () => {
+    const port = await closedPort();
+    const r = await run(['--users', '1', '--queries-per-user-per-day', '1', '--intensity', '400', '--from', `http://127.0.0.1:${port}`]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`inferwatt project: cannot reach the agent at http://127.0.0.1:${port}/api/summary: connection refused (is \`inferwatt run\` listening there?)\n`);
+  });
+});
+
+describe('output that reads well (issue 13)', () => {
+  it('whole tonnes and people, one model, and one level of parentheses', async () => {
+    const r = await run(['--users', '5e6', '--queries-per-user-per-day', '10', '--wh-per-query', '1', '--intensity', '400', '--pue', '1.5',
+      '--water-ml-per-query', '5', '--training-kwh', '100']);
+    expect(r.code).toBe(0);
+    // 1.825e10 queries × 1 Wh = 18.25 GWh IT, × 1.5 = 27.375 GWh; × 400 g = 10,950 t; training 100 kWh × 400 g = 0.04 t
+    expect(r.out).toMatch(/^ {2}operational +10,950 tCO2e a year$/m);
+    expect(r.out).toMatch(/^ {2}training +40 kgCO2e a year: 1 model × 100 kWh$/m);
+    expect(r.out).toMatch(/^ {2}person-equivalents +2,190 people's yearly emissions$/m);
+    expect(r.out).toMatch(/^ {2}water +91\.25 million L a year, 5 mL a query$/m);
+    expect(r.out).not.toMatch(/\(s\)/);
+    for (const line of r.out.split('\n')) expect(line, line).not.toMatch(/\([^)]*\(/);
   });
 });

@@ -114,7 +114,7 @@ describe('bad configuration lists every problem at once', () => {
 
   it('rejects duplicate upstream names and bad upstream URLs', () => {
     const file = yamlFile('proxy:\n  upstreams:\n    - { name: a, url: http://127.0.0.1:1 }\n    - { name: a, url: http://127.0.0.1:2 }\n');
-    expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: file })).join()).toMatch(/used twice/);
+    expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: file })).join()).toMatch(/the name "a" is used by two upstreams/);
     const bad = yamlFile('proxy:\n  upstreams:\n    - { name: a, url: ftp://x }\n');
     expect(problemsOf(() => loadConfig({ defaultFile: null, configFile: bad })).join()).toMatch(/proxy\.upstreams\.0\.url/);
   });

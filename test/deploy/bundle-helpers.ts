@@ -42,11 +42,11 @@ export interface RunningAgent {
 export function startBundledAgent(launcher: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunningAgent> {
   const child = spawn(process.execPath, [launcher, 'run', ...args], { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
   const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? 'unknown')));
   return new Promise((resolveAgent, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the bundled agent did not report its addresses:\n${out}`)); }, opts.timeoutMs ?? 20_000);
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
       out += s;
       const m = /metrics and API on (http:\/\/\S+)\/metrics; proxy on (http:\/\/\S+)/.exec(out);
       if (m) {

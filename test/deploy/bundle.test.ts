@@ -90,7 +90,7 @@ describe('production bundle', () => {
 
       const metrics = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
       expect(metrics).toMatch(/^inferwatt_device_power_watts\{device="sim-gpu0",kind="gpu",method="simulated"\} [\d.]+$/m);
-      expect(metrics).toMatch(/^inferwatt_requests_total\{model="llama-3.1-8b-instruct",tenant="unknown",outcome="ok"\} 1$/m);
+      expect(metrics).toMatch(/^inferwatt_requests_total\{model="llama-3.1-8b-instruct",tenant="unknown",pool="default",outcome="ok"\} 1$/m);
       expect(metrics).toMatch(/^inferwatt_sensor_up\{sensor="simulated"\} 1$/m);
     } finally {
       agent.child.kill('SIGTERM');

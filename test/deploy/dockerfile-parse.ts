@@ -46,7 +46,7 @@ function execForm(args: string): string[] | undefined {
   if (!args.startsWith('[')) return undefined;
   try {
     const v: unknown = JSON.parse(args);
-    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v) : undefined;
   } catch {
     return undefined;
   }

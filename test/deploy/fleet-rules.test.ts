@@ -7,7 +7,7 @@ import { allRules, loadRules, metricNamesIn, recordedNames, RULE_TESTS_DIR, RULE
 /**
  * config/prometheus/rules/fleet.yml (docs/fleet.md) under the real promtool, like the per-job rules in
  * test/prometheus/rules.test.ts: it checks, its unit tests (config/prometheus/tests/fleet_test.yml,
- * hand-computed) pass, it uses only DESIGN §4 metrics and its own records, and none of its record
+ * hand-computed) pass, it uses only catalogue metrics and its own records, and none of its record
  * names clashes with the per-job rules it can be loaded beside.
  */
 const FLEET = join(RULES_DIR, 'fleet.yml');
@@ -44,7 +44,7 @@ describe('fleet recording rules', () => {
     ]));
   });
 
-  it('uses only DESIGN §4 metrics and its own records; record names follow level:metric:operations and do not clash with the per-job rules', () => {
+  it('uses only catalogue metrics and its own records; record names follow level:metric:operations and do not clash with the per-job rules', () => {
     const own = new Set(fleetRules.map((r) => r.record!));
     const problems = fleetRules.flatMap((r) => metricNamesIn(r.expr).flatMap((n) => { const why = unknownMetric(n, own); return why ? [`${r.record}: ${why}`] : []; }));
     expect(problems).toEqual([]);

@@ -73,16 +73,16 @@ describe('metric catalogue', () => {
     cat.observeRecord(record());
     cat.observeRecord(record({ id: 'req-2', outcome: 'aborted', promptTokens: null, completionTokens: null }));
     const { body } = await cat.render(undefined);
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="aborted"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="error"} 0');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="prompt"} 10');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="completion"} 20');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown"} 600');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="aborted"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="error"} 0');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",pool="default",type="prompt"} 10');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",pool="default",type="completion"} 20');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown",pool="default"} 600');
     expect(body).toContain('inferwatt_request_energy_joules_count{model="llama"} 2');
     expect(body).toContain('inferwatt_request_energy_joules_sum{model="llama"} 600');
-    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="unknown"} 0.08');
-    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="unknown"} 0.0006');
+    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="unknown",pool="default"} 0.08');
+    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="unknown",pool="default"} 0.0006');
   });
 
   it('has every outcome of each allow-listed model at zero from start-up (tenant "unknown" without a tenant allow-list), and survives a negative unattributed total', async () => {
@@ -92,7 +92,7 @@ describe('metric catalogue', () => {
       sources: { devices: () => [], sensors: () => [], unattributedJ: () => -1e-12, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
     });
     const { body } = await cat.render(undefined);
-    for (const m of ['llama', 'qwen']) for (const o of ['ok', 'error', 'aborted']) expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="unknown",outcome="${o}"} 0`);
+    for (const m of ['llama', 'qwen']) for (const o of ['ok', 'error', 'aborted']) expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="unknown",pool="default",outcome="${o}"} 0`);
     expect(body.match(/^inferwatt_requests_total\{/gm)).toHaveLength(6);
     expect(body).toContain('inferwatt_unattributed_energy_joules_total 0');
   });
@@ -106,7 +106,7 @@ describe('metric catalogue', () => {
     });
     const { body } = await cat.render(undefined);
     for (const m of ['llama', 'qwen']) for (const t of ['search', 'chat']) for (const o of ['ok', 'error', 'aborted']) {
-      expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="${t}",outcome="${o}"} 0`);
+      expect(body).toContain(`inferwatt_requests_total{model="${m}",tenant="${t}",pool="default",outcome="${o}"} 0`);
     }
     expect(body.match(/^inferwatt_requests_total\{/gm)).toHaveLength(12);
   });
@@ -118,18 +118,18 @@ describe('metric catalogue', () => {
     cat.observeRecord(record({ id: 'b1', tenant: 'team-b', energyJ: { gpu: 80, cpu: 15, dram: 5, total: 100 }, co2eGrams: 0.01, waterLiters: { onsite: 0, offsite: 0.0001, total: 0.0001 } }));
     cat.observeRecord(record({ id: 'n1', tenant: null, promptTokens: 7, completionTokens: 3 }));
     const { body } = await cat.render(undefined);
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="error"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",outcome="aborted"} 0');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-b",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="team-a",type="completion"} 40');
-    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",type="prompt"} 7');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-a"} 600');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-b"} 100');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown"} 300');
-    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="team-b"} 0.01');
-    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="team-b"} 0.0001');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",pool="default",outcome="error"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-a",pool="default",outcome="aborted"} 0');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="team-b",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="team-a",pool="default",type="completion"} 40');
+    expect(body).toContain('inferwatt_tokens_total{model="llama",tenant="unknown",pool="default",type="prompt"} 7');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-a",pool="default"} 600');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="team-b",pool="default"} 100');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown",pool="default"} 300');
+    expect(body).toContain('inferwatt_co2e_grams_total{model="llama",tenant="team-b",pool="default"} 0.01');
+    expect(body).toContain('inferwatt_water_liters_total{model="llama",tenant="team-b",pool="default"} 0.0001');
     // One histogram per model over every tenant: 4 requests, 300 + 300 + 100 + 300 J.
     expect(body).toContain('inferwatt_request_energy_joules_count{model="llama"} 4');
     expect(body).toContain('inferwatt_request_energy_joules_sum{model="llama"} 1000');
@@ -143,9 +143,9 @@ describe('metric catalogue', () => {
     const { body } = await cat.render(undefined);
     const tenants = new Set([...body.matchAll(/inferwatt_attributed_energy_joules_total\{model="llama",tenant="([^"]+)"/g)].map((m) => m[1]));
     expect(tenants).toEqual(new Set(['t1', 't2', 'other', 'unknown']));
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="t1"} 600');
-    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="other"} 600');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",outcome="ok"} 2');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="t1",pool="default"} 600');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="other",pool="default"} 600');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",pool="default",outcome="ok"} 2');
   });
 
   it('with a tenant allow-list, only listed tenants are labels; the rest is "other", a request without the header "unknown", a real tenant named "unknown" "other"', async () => {
@@ -155,10 +155,10 @@ describe('metric catalogue', () => {
     });
     for (const t of ['search', 'chat', 'batch', 'unknown', null]) cat.observeRecord(record({ id: `r-${t}`, tenant: t }));
     const { body } = await cat.render(undefined);
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="search",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="chat",outcome="ok"} 1');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",outcome="ok"} 2');
-    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="search",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="chat",pool="default",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="other",pool="default",outcome="ok"} 2');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="ok"} 1');
     expect(body).not.toContain('tenant="batch"');
   });
 
@@ -172,6 +172,33 @@ describe('metric catalogue', () => {
     expect(models).toEqual(new Set(['m0', 'm1', 'other']));
   });
 
+  it('labels the per-request counters by pool (the upstream); with several pools, allow-listed models have zero series in each', async () => {
+    const cat = createMetricsCatalogue({
+      clock: createFakeClock(1000), models: createLabelBounder({ max: 5, allowList: ['llama'] }), tenants: createLabelBounder({ max: 5 }),
+      pools: ['a', 'b'],
+      sources: { devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
+    });
+    cat.observeRecord(record({ id: 'b1', pool: 'b' }));
+    const { body } = await cat.render(undefined);
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="a",outcome="ok"} 0');
+    expect(body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="b",outcome="ok"} 1');
+    expect(body).toContain('inferwatt_attributed_energy_joules_total{model="llama",tenant="unknown",pool="b"} 300');
+    expect(body).not.toMatch(/^inferwatt_attributed_energy_joules_total\{[^}]*pool="a"/m);
+  });
+
+  it('states when its counters started (a report tells a restart from it) and the attribution settings', async () => {
+    const clock = createFakeClock(1000, Date.UTC(2026, 0, 1, 12));
+    const cat = createMetricsCatalogue({
+      clock, models: createLabelBounder({ max: 5 }), tenants: createLabelBounder({ max: 5 }), attribution: { policy: 'tokens', idle: 'amortize' },
+      sources: { devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0, factors: () => ({ region: 'FR', source: 's', year: null, gridGCo2ePerKWh: 1, pue: 1, wue: 0, ewif: 0 }) },
+    });
+    clock.advance(5000);
+    const { body } = await cat.render(undefined);
+    // The time of creation, not of the scrape.
+    expect(line(body, 'inferwatt_start_time_seconds ')).toBe(`inferwatt_start_time_seconds ${Date.UTC(2026, 0, 1, 12) / 1000}`);
+    expect(line(body, 'inferwatt_attribution_info{')).toBe('inferwatt_attribution_info{policy="tokens",idle="amortize"} 1');
+  });
+
   it('serves OpenMetrics with exemplars carrying the request id when asked, and plain text again after', async () => {
     const { cat } = setup();
     cat.observeRecord(record({ id: 'abc-123' }));
@@ -179,9 +206,9 @@ describe('metric catalogue', () => {
     expect(om.contentType).toMatch(/^application\/openmetrics-text/);
     expect(om.body).toMatch(/inferwatt_request_energy_joules_bucket\{le="[^"]+",model="llama"\} 1 # \{request_id="abc-123"\} 300 /);
     expect(om.body.trimEnd().endsWith('# EOF')).toBe(true);
-    expect(om.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(om.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="ok"} 1');
     const plain = await cat.render('text/plain');
-    expect(plain.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",outcome="ok"} 1');
+    expect(plain.body).toContain('inferwatt_requests_total{model="llama",tenant="unknown",pool="default",outcome="ok"} 1');
     expect(plain.body).toContain('# TYPE inferwatt_requests_total counter');
     expect(plain.body).not.toContain('# {request_id=');
   });

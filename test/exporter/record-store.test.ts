@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
-import { createLabelBounder } from '../../src/exporter/label-bounder.js';
+import { createLabelBounder, type LabelBounder } from '../../src/exporter/label-bounder.js';
+
+/** The label of a value the agent has admitted (in the agent, the metric catalogue admits what the upstream served). */
+const admitted = (b: LabelBounder, v: string | null) => {
+  b.admit(v);
+  return b.label(v);
+};
 import type { RequestRecord } from '../../src/exporter/record.js';
 import { createRecordStore } from '../../src/exporter/record-store.js';
 
@@ -20,7 +26,7 @@ function rec(id: string, model: string | null, totalJ: number, prompt: number | 
 const store = (keep: number, file?: string) => {
   const models = createLabelBounder({ max: 2 });
   const tenants = createLabelBounder({ max: 1 });
-  return createRecordStore({ keep, file: file ?? null, logger: silentLogger, modelKey: (m) => models.label(m), tenantKey: (t) => tenants.label(t), sinceIso: 'x' });
+  return createRecordStore({ keep, file: file ?? null, logger: silentLogger, modelKey: (m) => admitted(models, m), tenantKey: (t) => admitted(tenants, t), sinceIso: 'x' });
 };
 
 describe('record store', () => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Fake /sys/class/powercap trees in a temporary directory (Kepler and node_exporter keep such trees in
- * testdata; CONVENTIONS lesson 11). Either a copy of the recorded tree in test/fixtures/powercap, or one
+ * testdata). Either a copy of the recorded tree in test/fixtures/powercap, or one
  * built from zone specs; then the test moves the counters with `setEnergyUj` between reads.
  */
 export const RECORDED_POWERCAP_ROOT = join(

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { errorMessage } from '../../src/core/errors.js';
 
 /**
  * A real Prometheus (Debian's `prometheus` package, installed by scripts/install-prometheus.sh) for
@@ -69,6 +70,10 @@ export interface StartPrometheusOptions {
    * fleet's cluster Prometheus adds as an external label and federation or remote write carries.
    */
   targetLabels?: Record<string, string>;
+  /** global.external_labels: what a fleet's cluster Prometheus adds to everything it federates or remote-writes. */
+  externalLabels?: Record<string, string>;
+  /** More scrape jobs (a global Prometheus's `/federate` job), as prometheus.yml has them. */
+  extraScrapeConfigs?: Record<string, unknown>[];
   /** Rule files to load (absolute or relative to the repository root). */
   ruleFiles?: string[];
   scrapeIntervalS?: number;
@@ -101,7 +106,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
       lastErr = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${errorMessage(lastErr)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -116,9 +121,12 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
   const ruleFiles = (opts.ruleFiles ?? []).map((f) => resolve(f));
   // JSON is YAML: no YAML writer needed, and paths with odd characters stay quoted.
   const config = {
-    global: { scrape_interval: `${scrape}s`, scrape_timeout: `${scrape}s`, evaluation_interval: `${evaluation}s` },
+    global: { scrape_interval: `${scrape}s`, scrape_timeout: `${scrape}s`, evaluation_interval: `${evaluation}s`, ...(opts.externalLabels ? { external_labels: opts.externalLabels } : {}) },
     rule_files: ruleFiles,
-    scrape_configs: [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets, ...(opts.targetLabels ? { labels: opts.targetLabels } : {}) }] }],
+    scrape_configs: [
+      ...(opts.targets.length ? [{ job_name: 'inferwatt', static_configs: [{ targets: opts.targets, ...(opts.targetLabels ? { labels: opts.targetLabels } : {}) }] }] : []),
+      ...(opts.extraScrapeConfigs ?? []),
+    ],
   };
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, JSON.stringify(config, null, 2));
@@ -165,7 +173,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
     }, opts.readyTimeoutMs ?? 30_000);
   } catch (err) {
     await stop();
-    throw new Error(`${String(err)}\nprometheus stderr:\n${stderr}`);
+    throw new Error(`${errorMessage(err)}\nprometheus stderr:\n${stderr}`, { cause: err });
   }
 
   return {

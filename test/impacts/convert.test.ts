@@ -3,7 +3,7 @@ import { computeImpacts, embodiedGrams, toRecordFactors } from '../../src/impact
 
 const f = { gridGCo2ePerKWh: 400, pue: 1.5, wue: 0.5, ewif: 2 };
 
-describe('computeImpacts (DESIGN §3)', () => {
+describe('computeImpacts (docs/design.md#impacts)', () => {
   it('1 kWh of IT energy: CO2e from facility kWh, water = IT×WUE + facility×EWIF (hand computed)', () => {
     const r = computeImpacts(3.6e6, f);
     // facility = 1 × 1.5 = 1.5 kWh; CO2e = 1.5 × 400 = 600 g
@@ -51,7 +51,7 @@ describe('embodiedGrams', () => {
 });
 
 describe('toRecordFactors', () => {
-  it('keeps exactly the record fields of DESIGN §4', () => {
+  it('keeps exactly the record fields of the contract (docs/design.md)', () => {
     const r = toRecordFactors({ region: 'FR', gridGCo2ePerKWh: 44.18, pue: 1.56, wue: 0.55, ewif: 3.6737, source: 'static:ember', year: 2024, resolution: 'region' });
     expect(r).toEqual({ region: 'FR', gridGCo2ePerKWh: 44.18, pue: 1.56, wue: 0.55, ewif: 3.6737, source: 'static:ember' });
   });

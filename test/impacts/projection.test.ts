@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { ARTICLE_QUERIES_PER_SERVER_PER_DAY, articleInputs } from '../../src/impacts/article.js';
 import {
-  ARTICLE_QUERIES_PER_SERVER_PER_DAY,
-  articleInputs,
   checkProjectionInputs,
   PER_PERSON_TONNES,
   project,
   type ProjectionInputs,
 } from '../../src/impacts/projection.js';
 
-describe('project() with the article assumptions (DESIGN §5)', () => {
+describe("project() with the article's assumptions", () => {
   const r = project(articleInputs());
 
-  // Every expected figure below is computed by hand from the assumptions DESIGN §5 states:
+  // Every expected figure below is computed by hand from the article's assumptions (src/impacts/article.ts):
   //   queries/day = 3.5e9 × 30 = 1.05e11; /year = × 365 = 3.8325e13
   //   queries per server per day = 195e6 / 3,617 = 53,912.08
   //   IT Wh/query = 6.5 kW × 0.75 × 24 h / 53,912.08 = 117,000 Wh × 3,617 / 195e6 = 2.1702 Wh
@@ -32,13 +31,14 @@ describe('project() with the article assumptions (DESIGN §5)', () => {
   it('operational, embodied, training and total tCO2e', () => {
     // 94.8171231e9 kWh × 484 g = 45,891,487.6 t
     expect(r.co2eTonnes.operational).toBeCloseTo(45_891_487.58, 1);
-    // servers = ceil(1.05e11 / 53,912.08) = 1,947,616; × 3,700 kg / 5 y = 1,441,235.84 t
-    expect(r.servers).toBe(1_947_616);
-    expect(r.co2eTonnes.embodied).toBeCloseTo(1_441_235.84, 2);
-    // 1,287,000 kWh × 484 g = 622.908 t (one model per year)
-    expect(r.co2eTonnes.training).toBeCloseTo(622.908, 6);
-    expect(r.co2eTonnes.total).toBeCloseTo(47_333_346.33, 1);
-    expect(r.co2eGramsPerQuery.total).toBeCloseTo(1.23505, 4);
+    // servers = 1.05e11 / 53,912.08 = 1,947,615.38, not rounded up (the article keeps the fraction);
+    // × 3,700 kg / 5 y = 1,441,235.38 t
+    expect(r.servers).toBeCloseTo(1_947_615.38, 2);
+    expect(r.co2eTonnes.embodied).toBeCloseTo(1_441_235.38, 2);
+    // 10 models × 1,287,000 kWh × 484 g = 6,229.08 t
+    expect(r.co2eTonnes.training).toBeCloseTo(6_229.08, 6);
+    expect(r.co2eTonnes.total).toBeCloseTo(47_338_952.04, 1);
+    expect(r.co2eGramsPerQuery.total).toBeCloseTo(1.23520, 4);
   });
 
   it('water: 10 mL × 3.8325e13 queries = 383.25 billion liters', () => {
@@ -47,10 +47,16 @@ describe('project() with the article assumptions (DESIGN §5)', () => {
     expect(r.waterLiters.onsitePerYear).toBeNull();
   });
 
-  it('comparisons: share of 40 Gt and person-equivalents at 5.0 t per person', () => {
-    expect(r.comparisons.shareOfGlobal).toBeCloseTo(0.0011833, 6); // ≈ 0.118 %
+  it("comparisons: share of 40 Gt, and person-equivalents in Danes at the article's 11 t each", () => {
+    expect(r.comparisons.shareOfGlobal).toBeCloseTo(0.0011835, 6); // ≈ 0.12 %
+    expect(r.comparisons.perPersonWho).toBe('Danes');
+    expect(r.comparisons.personEquivalents).toBeCloseTo(4_303_541.09, 1);
+  });
+
+  it('without the article\'s comparison, person-equivalents are at the global average of 5.0 t', () => {
+    const { perPerson: _, ...inputs } = articleInputs();
     expect(PER_PERSON_TONNES).toBe(5);
-    expect(r.comparisons.personEquivalents).toBeCloseTo(9_466_669.27, 1);
+    expect(project(inputs).comparisons.personEquivalents).toBeCloseTo(47_338_952.04 / 5, 1);
   });
 });
 

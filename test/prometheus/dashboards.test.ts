@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSystemClock } from '../../src/core/clock.js';
 import { createLabelBounder } from '../../src/exporter/label-bounder.js';
 import { createMetricsCatalogue } from '../../src/exporter/metrics.js';
-import { DASHBOARDS_DIR, DESIGN_METRICS, FLEET_DASHBOARD, MODE_METRICS, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
+import { DASHBOARDS_DIR, BASE_METRICS, FLEET_DASHBOARD, LEARNED_METRICS, MODE_METRICS, PROXY_METRICS, REPORT_METRICS, SELF_METRICS, fleetRecordedNames, metricNamesIn, recordedNames, unknownMetric } from './promql-names.js';
 
 /**
  * Structural checks of the Grafana dashboards. Grafana cannot run here; every panel query is also run
@@ -157,7 +157,7 @@ describe('Grafana dashboards', () => {
       expect(problems).toEqual([]);
     });
 
-    it('every metric a query or variable uses is in the DESIGN §4 catalogue or a recording rule of its layer (per-job rules; fleet: fleet.yml)', () => {
+    it('every metric a query or variable uses is in the metric catalogue or a recording rule of its layer (per-job rules; fleet: fleet.yml)', () => {
       // The per-job dashboards run on a cluster Prometheus, which need not load fleet.yml; the fleet
       // dashboard runs where fleet.yml runs, which need not hold the per-job records.
       const recorded = isFleet ? fleetRecordedNames() : recordedNames();
@@ -206,8 +206,8 @@ describe('Grafana dashboards', () => {
   it('together the dashboards show every metric of the catalogue', () => {
     const used = new Set(files.flatMap((f) => flatPanels(load(f)).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNamesIn(t.expr ?? '')))));
     const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
-    const shown = new Set([...used].map((n) => (DESIGN_METRICS[n] || MODE_METRICS[n] ? n : base(n))));
-    expect([...Object.keys(DESIGN_METRICS), ...Object.keys(MODE_METRICS)].filter((m) => !shown.has(m))).toEqual([]);
+    const shown = new Set([...used].map((n) => (BASE_METRICS[n] || PROXY_METRICS[n] || MODE_METRICS[n] || SELF_METRICS[n] ? n : base(n))));
+    expect([...Object.keys(BASE_METRICS), ...Object.keys(PROXY_METRICS), ...Object.keys(MODE_METRICS), ...Object.keys(SELF_METRICS)].filter((m) => !shown.has(m))).toEqual([]);
   });
 
   it('the overview has an "Energy and CO2e by tenant" panel and a per-tenant summary, grouped by tenant', () => {
@@ -241,22 +241,30 @@ describe('Grafana dashboards', () => {
     expect(prov.providers[0]).toMatchObject({ type: 'file', options: { path: expect.any(String) } });
   });
 
-  it('the catalogue the dashboards are checked against is the one src/exporter/metrics.ts registers, plus the cross-check gauge only in cross-check mode', async () => {
-    const registered = async (crossCheck: boolean) => {
+  it('the catalogue the dashboards are checked against is the one src/exporter/metrics.ts registers (with the two gauges of the report), plus the cross-check gauge only in cross-check mode and the self-metrics when given the ledger and proxy', async () => {
+    const registered = async (crossCheck: boolean, self = false, learned = false) => {
       const catalogue = createMetricsCatalogue({
         clock: createSystemClock(),
         models: createLabelBounder({ max: 10 }),
         tenants: createLabelBounder({ max: 10 }),
+        attribution: { policy: 'time', idle: 'unattributed' },
         sources: {
           devices: () => [], sensors: () => [], unattributedJ: () => 0, inFlight: () => 0,
           factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
           ...(crossCheck ? { crossCheck: () => [] } : {}),
+          ...(learned ? { tokenCosts: () => [] } : {}),
+          ...(self ? {
+            ledger: () => ({ lateEvents: 0, forcedSplits: 0, lagFinalised: 0, uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0, heldSegments: 0, pendingWindows: 0 }),
+            proxy: () => ({ tapFailures: 0, trackerFailures: 0 }),
+          } : {}),
         },
       });
       return Object.fromEntries((await catalogue.registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
     };
-    expect(await registered(false)).toEqual(DESIGN_METRICS);
-    expect(await registered(true)).toEqual({ ...DESIGN_METRICS, ...MODE_METRICS });
+    expect(await registered(false)).toEqual({ ...BASE_METRICS, ...PROXY_METRICS, ...REPORT_METRICS });
+    expect(await registered(true)).toEqual({ ...BASE_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...MODE_METRICS });
+    expect(await registered(false, true)).toEqual({ ...BASE_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...SELF_METRICS });
+    expect(await registered(false, false, true)).toEqual({ ...BASE_METRICS, ...PROXY_METRICS, ...REPORT_METRICS, ...LEARNED_METRICS });
   });
 
   it('the overview has a collapsed "GPU energy cross-check" row: relative difference per GPU with the alert threshold either way, and the ratio now', () => {

@@ -95,6 +95,8 @@ beforeAll(async () => {
   process.env.FAKE_NVML_CONFIG = nvmlCfg;
   agent = await startAgent([
     '--sensors', 'nvml', '--gpu-cross-check', '--nvml-lib', lib, '--nvidia-smi', FAKE_SMI, '--interval-ms', '100',
+    // learned: its token-cost metrics exist only under this policy, and every panel must show data.
+    '--attribution', 'learned',
     '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--region', 'FR',
   ], { env: {}, logger: silentLogger });
   loadDone = startLoad(agent.proxyUrl!);

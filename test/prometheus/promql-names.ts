@@ -4,12 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 /**
- * The metric catalogue of DESIGN.md §4 as the dashboards and rules may use it, plus what PromQL
- * derives from it (histogram series) and Prometheus itself provides (`up`). Kept here, not read from
- * ../shared (tests never read it); test/prometheus/dashboards.test.ts checks that it equals what
- * src/exporter/metrics.ts registers, so a drift between DESIGN, the exporter and the dashboards fails.
+ * The metric catalogue (docs/design.md) as the dashboards and rules may use it, plus what PromQL
+ * derives from it (histogram series) and Prometheus itself provides (`up`). Kept here as data;
+ * test/prometheus/dashboards.test.ts checks that it equals what
+ * src/exporter/metrics.ts registers, so a drift between the exporter and the dashboards fails.
  */
-export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+export const BASE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
   inferwatt_device_power_watts: 'gauge',
   inferwatt_device_energy_joules_total: 'counter',
   inferwatt_device_info: 'gauge',
@@ -29,16 +29,61 @@ export const DESIGN_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'hist
   inferwatt_sensor_errors_total: 'counter',
   inferwatt_sensor_last_sample_timestamp_seconds: 'gauge',
   inferwatt_upstream_errors_total: 'counter',
+  // Beyond the original table (issue 13): records that could not be appended to the records file.
+  inferwatt_records_write_errors_total: 'counter',
 };
 
 /**
- * Metrics beyond DESIGN §4's table that the exporter registers only in a mode: in cross-check mode
+ * Metrics beyond that table that the exporter always registers: the proxy's view of its upstreams (a TCP
+ * probe: reachable or not) and of its clients (connections closed at once past proxy.maxConnections).
+ */
+export const PROXY_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_upstream_up: 'gauge',
+  inferwatt_proxy_connections_dropped_total: 'counter',
+};
+
+/**
+ * Metrics beyond the base catalogue that the exporter registers only in a mode: in cross-check mode
  * (`--gpu-cross-check`, issue 7) each GPU's energy over the span both the NVML counter and nvidia-smi
  * cover, by method. Dashboards and rules may use them; dashboards.test.ts checks the exporter
  * registers exactly these when given the cross-check source.
  */
 export const MODE_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
   inferwatt_gpu_cross_check_energy_joules: 'gauge',
+};
+
+/** Metrics only the `learned` attribution policy registers (src/exporter/token-cost-metrics.ts). */
+export const LEARNED_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_token_energy_joules: 'gauge',
+  inferwatt_pool_baseline_power_watts: 'gauge',
+  inferwatt_token_costs_ready: 'gauge',
+};
+
+/**
+ * The agent's metrics about itself (src/exporter/self-metrics.ts): the ledger's and the proxy's own
+ * counts, registered whenever the catalogue is given their sources (the agent always does).
+ */
+export const SELF_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_ledger_late_events_total: 'counter',
+  inferwatt_ledger_forced_splits_total: 'counter',
+  inferwatt_ledger_lag_finalised_total: 'counter',
+  inferwatt_ledger_uncovered_pieces_total: 'counter',
+  inferwatt_ledger_unknown_pool_requests_total: 'counter',
+  inferwatt_ledger_ignored_calls_total: 'counter',
+  inferwatt_ledger_held_segments: 'gauge',
+  inferwatt_ledger_pending_records: 'gauge',
+  inferwatt_proxy_tap_failures_total: 'counter',
+  inferwatt_proxy_tracker_failures_total: 'counter',
+};
+
+/**
+ * Metrics beyond the base catalogue that `inferwatt report` reads (docs/report.md): when each agent's
+ * counters started (restarts are told apart from it even where a restarted counter has passed its old
+ * value) and the attribution settings the figures came from.
+ */
+export const REPORT_METRICS: Readonly<Record<string, 'gauge' | 'counter' | 'histogram'>> = {
+  inferwatt_start_time_seconds: 'gauge',
+  inferwatt_attribution_info: 'gauge',
 };
 
 /** Series Prometheus makes itself for every target. */
@@ -73,11 +118,11 @@ export function metricNamesIn(expr: string): string[] {
 
 /** Why `name` is not a known series, or undefined if it is. */
 export function unknownMetric(name: string, recorded: ReadonlySet<string>): string | undefined {
-  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || DESIGN_METRICS[name] || MODE_METRICS[name]) return undefined;
+  if (recorded.has(name) || PROMETHEUS_BUILTINS.has(name) || BASE_METRICS[name] || PROXY_METRICS[name] || MODE_METRICS[name] || SELF_METRICS[name] || REPORT_METRICS[name] || LEARNED_METRICS[name]) return undefined;
   const hist = /^(.*)_(bucket|sum|count)$/.exec(name);
-  if (hist && DESIGN_METRICS[hist[1]!] === 'histogram') return undefined;
-  if (hist && DESIGN_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${DESIGN_METRICS[hist[1]!]}, not a histogram`;
-  return `${name}: neither in the DESIGN §4 catalogue nor a recording rule`;
+  if (hist && BASE_METRICS[hist[1]!] === 'histogram') return undefined;
+  if (hist && BASE_METRICS[hist[1]!]) return `${name}: ${hist[1]} is a ${BASE_METRICS[hist[1]!]}, not a histogram`;
+  return `${name}: neither in the metric catalogue nor a recording rule`;
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -71,9 +71,26 @@ beforeAll(async () => {
       unattributedJ: () => 90 * elapsedS(),
       inFlight: () => 1,
       factors: () => ({ region: 'FR', source: 'test', year: 2024, gridGCo2ePerKWh: 50, pue: 1.2, wue: 0.5, ewif: 2 }),
+      // The upstream accepts the agent's probe: well away from InferwattUpstreamDown.
+      upstreams: () => [{ name: 'default', reachable: true }],
       // Cross-check mode (--gpu-cross-check): the GPU's 300 W by the counter, and nvidia-smi's
       // integration 3 % lower (291 W), under the 10 % alert threshold.
       crossCheck: () => { const s = elapsedS(); return [{ device: 'gpu0', nvmlJ: 300 * s, nvidiaSmiJ: 291 * s }]; },
+      // The ledger's own counts: a record in a hundred finalised by the lag bound, a forced split every
+      // other request, a few late events; no failures. Under both alert thresholds.
+      ledger: () => ({
+        lateEvents: Math.floor(served / 50), forcedSplits: Math.floor(served / 2), lagFinalised: Math.floor(served / 200),
+        uncoveredPieces: 0, unknownPool: 0, ignoredCalls: 0, heldSegments: 3, pendingWindows: 2,
+      }),
+      proxy: () => ({ tapFailures: 0, trackerFailures: 0 }),
+      // The learned policy's costs for both models (ready), as a pool learner reports them.
+      tokenCosts: () => [{
+        pool: 'default', baselineW: 95, baselineSe: 3, rows: 250, r2: 0.97, skipped: 0,
+        models: [
+          { model: 'chat-model', promptJ: 0.05, promptSe: 0.004, completionJ: 0.6, completionSe: 0.02, cachedJ: 0, cachedSe: null, samples: 240, ready: true, source: 'fit' },
+          { model: 'embed-model', promptJ: 0.01, promptSe: 0.001, completionJ: 0.02, completionSe: 0.01, cachedJ: 0, cachedSe: null, samples: 120, ready: false, source: 'none' },
+        ],
+      }],
     },
   });
   server = createServer((req, res) => {

@@ -76,7 +76,7 @@ describe('Prometheus rules', () => {
     }
   });
 
-  it('rules use only DESIGN §4 metrics and recorded series, and record names follow level:metric:operations', () => {
+  it('rules use only catalogue metrics and recorded series, and record names follow level:metric:operations', () => {
     // The per-model CO2e threshold is recorded only where an operator adds an override; its shape is
     // the one in tests/fixtures/per-model-threshold.rules.yml.
     const recorded = new Set([...recordedNames(), ...recordedNames(FIXTURE_RULES)]);

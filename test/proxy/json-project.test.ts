@@ -163,7 +163,7 @@ function corpusDocuments(): { file: string; text: string }[] {
       if (f.endsWith('.request.json') || f.endsWith('.gz') || f.endsWith('.md')) continue;
       const text = readFileSync(new URL(file, root), 'utf8');
       if (f.endsWith('.json')) out.push({ file, text });
-      else if (f.endsWith('.ndjson')) for (const line of text.split('\n')) line.trim() && out.push({ file, text: line });
+      else if (f.endsWith('.ndjson')) { for (const line of text.split('\n')) if (line.trim()) out.push({ file, text: line }); }
       else if (f.endsWith('.sse')) for (const m of text.matchAll(/^data: ?(.*)$/gm)) if (m[1]!.trim().startsWith('{')) out.push({ file, text: m[1]! });
     }
   }
@@ -180,7 +180,7 @@ describe('READ_KEYS: the usage readers look at no other top-level member', () =>
 
   /** Every path the key set keeps (`usage.prompt_tokens`), its own members and those of its sub-sets. */
   function keptPaths(keys: KeySet, prefix = ''): string[] {
-    return keys.names.flatMap((n, i) => [prefix + n, ...(keys.sub[i] ? keptPaths(keys.sub[i]!, `${prefix}${n}.`) : [])]);
+    return keys.names.flatMap((n, i) => [prefix + n, ...(keys.sub[i] ? keptPaths(keys.sub[i], `${prefix}${n}.`) : [])]);
   }
   /** `v` with every object in it wrapped so that each property read is recorded with its path. */
   function spy(v: unknown, read: Set<string>, prefix = ''): unknown {

@@ -28,6 +28,25 @@ async function serve(handler: http.RequestListener): Promise<string> {
 }
 
 describe('inferwattMiddleware', () => {
+  it('notes the caller\'s W3C trace context and a 5xx\'s reason for the record, and reads a UTF-8 tenant header as UTF-8', async () => {
+    const tracker = createRecordingTracker();
+    const clock = createFakeClock(1000);
+    const mw = inferwattMiddleware({ tracker, clock });
+    const url = await serve((req, res) => mw(req, res, () => {
+      res.writeHead(req.url === '/fail' ? 503 : 200, { 'content-type': 'application/json' });
+      res.end('{}');
+    }));
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    // The UTF-8 bytes of `équipe`, as curl sends them (node:http's client writes header strings as latin1
+    // when the body is a Buffer).
+    const ok = await rawRequest(url, { path: '/v1/chat/completions', headers: { traceparent: tp, 'x-inferwatt-tenant': Buffer.from('équipe', 'utf8').toString('latin1') }, body: Buffer.from('{}') });
+    const fail = await rawRequest(url, { path: '/fail', body: '{}' });
+    await tracker.windowsEnded(2);
+    expect(tracker.byId(ok.headers['x-inferwatt-request-id'] as string)!.start.tenant).toBe('équipe');
+    expect(tracker.notes.get(ok.headers['x-inferwatt-request-id'] as string)).toEqual({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' });
+    expect(tracker.notes.get(fail.headers['x-inferwatt-request-id'] as string)).toEqual({ reason: 'status_5xx' });
+  });
+
   it('express app streaming SSE: bytes unchanged, window with model (from express.json body, then the response) and tokens', async () => {
     const tracker = createRecordingTracker();
     const clock = createFakeClock(1000);
@@ -54,8 +73,8 @@ describe('inferwattMiddleware', () => {
     const w = tracker.windows[0]!;
     expect(res.headers['x-inferwatt-request-id']).toBe(w.start.id);
     expect(w.start).toMatchObject({ pool: 'mine', startMs: 1000, api: 'openai.chat', tenant: 'team-a', method: 'POST' });
-    expect(w.updates[0]).toEqual({ model: 'gpt-3.5-turbo' });
-    expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 14, completionTokens: 13 });
+    expect(w.updates[0]).toEqual({ model: 'gpt-3.5-turbo', stream: true });
+    expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0 });
     expect(w.firstByteMs).toBe(1005);
     expect(w.end).toEqual({ endMs: 1015, status: 200, outcome: 'ok' });
   });

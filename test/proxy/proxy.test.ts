@@ -42,7 +42,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function startRig(opts: { upstreamUrl?: string; upstreamTimeoutMs?: number; clock?: ReturnType<typeof createFakeClock> } = {}): Promise<Rig> {
+async function startRig(opts: { upstreamUrl?: string; upstreamTimeoutMs?: number; upstreamIdleTimeoutMs?: number; clock?: ReturnType<typeof createFakeClock> } = {}): Promise<Rig> {
   const upstream = await startReplayUpstream(replyFromHeaders);
   const tracker = createRecordingTracker();
   const errors: UpstreamErrorReason[] = [];
@@ -53,6 +53,7 @@ async function startRig(opts: { upstreamUrl?: string; upstreamTimeoutMs?: number
     logger: silentLogger,
     onUpstreamError: (r) => errors.push(r),
     ...(opts.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: opts.upstreamTimeoutMs } : {}),
+    ...(opts.upstreamIdleTimeoutMs !== undefined ? { upstreamIdleTimeoutMs: opts.upstreamIdleTimeoutMs } : {}),
   });
   const { server, url } = await listenProxy(proxy.app, '127.0.0.1', 0);
   return {
@@ -154,6 +155,36 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
     expect(res.headers['x-upstream-e2e']).toBe('1');
   });
 
+  it('a W3C traceparent is forwarded untouched and its trace and span ids noted for the record; an invalid one is forwarded but not noted', async () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const ok = await rawRequest(rig.url, { path: '/v1/chat/completions', headers: { traceparent: tp, 'x-replay-fixture': 'openai/chat-nonstream-gpt35.json' }, body: '{}' });
+    expect(rig.upstream.requests.at(-1)!.headers.traceparent).toBe(tp);
+    const bad = await rawRequest(rig.url, { path: '/v1/chat/completions', headers: { traceparent: tp.toUpperCase(), 'x-replay-fixture': 'openai/chat-nonstream-gpt35.json' }, body: '{}' });
+    expect(rig.upstream.requests.at(-1)!.headers.traceparent).toBe(tp.toUpperCase());
+    await rig.tracker.windowsEnded(rig.tracker.windows.length);
+    expect(rig.tracker.notes.get(ok.headers['x-inferwatt-request-id'] as string)).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' });
+    expect(rig.tracker.notes.has(bad.headers['x-inferwatt-request-id'] as string)).toBe(false);
+  });
+
+  it('a tenant header sent as UTF-8 (curl -H \'x-inferwatt-tenant: té\') is read as UTF-8, not latin1; one sent as latin1 stays readable', async () => {
+    const sendRaw = (tenantBytes: Buffer) =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(rig.url);
+        const sock = net.connect(Number(u.port), u.hostname, () => {
+          sock.write(Buffer.concat([Buffer.from('GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-inferwatt-tenant: '), tenantBytes, Buffer.from('\r\n\r\n')]));
+        });
+        let got = '';
+        sock.on('data', (d) => (got += d.toString('latin1')));
+        sock.on('end', () => resolve(/x-inferwatt-request-id: ([0-9a-f-]+)/i.exec(got)?.[1] ?? ''));
+        sock.on('error', reject);
+      });
+    const utf8 = await sendRaw(Buffer.from('té-ø-漢字', 'utf8'));
+    const latin1 = await sendRaw(Buffer.from('té', 'latin1'));
+    await rig.tracker.windowsEnded(rig.tracker.windows.length);
+    expect(rig.tracker.byId(utf8)!.start.tenant).toBe('té-ø-漢字');
+    expect(rig.tracker.byId(latin1)!.start.tenant).toBe('té');
+  });
+
   it('GET and HEAD are forwarded too and carry a request id', async () => {
     const get = await rawRequest(rig.url, { method: 'GET', path: '/v1/models?x=1' });
     expect(get.status).toBe(200);
@@ -222,7 +253,9 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
 
   it('streams: the first SSE chunk reaches the client before the upstream has finished (no buffering)', async () => {
     const before = rig.upstream.requests.length;
-    let fallback: NodeJS.Timeout | undefined;
+    // If the proxy held the chunk back, nothing would release the upstream: a fallback lets the test fail
+    // instead of hang (set before the request is awaited, or it could never fire).
+    const fallback = setTimeout(() => rig.upstream.release(), 5000);
     const res = await rawRequest(rig.url, {
       path: '/v1/chat/completions',
       headers: { 'x-replay-fixture': 'openai/chat-stream-include-usage-gpt35.sse', 'x-replay-fault': 'hold' },
@@ -233,8 +266,6 @@ describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
         rig.upstream.release();
       },
     }).finally(() => clearTimeout(fallback));
-    // If the proxy held the chunk back, nothing would release the upstream: a fallback lets the test fail instead of hang.
-    fallback = setTimeout(() => rig.upstream.release(), 5000);
     expect(res.body.equals(fixtureBody(FIXTURES.find((f) => f.file === 'openai/chat-stream-include-usage-gpt35.sse')!))).toBe(true);
     expect(rig.upstream.requests[before]!.events).toEqual(['first-chunk-sent', 'client-first-chunk', 'finished']);
     await rig.tracker.windowsEnded(rig.tracker.windows.length);
@@ -346,6 +377,107 @@ describe('proxy faults that need their own upstream', () => {
     expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 504, outcome: 'error', endMs: 30_000 });
   });
 
+  it('an upstream that sends its headers and a first event, then nothing: cut after upstreamIdleTimeoutMs of silence (fake clock); the client is cut, the window ends in error with its reason, counted as timeout', async () => {
+    const clock = createFakeClock();
+    rig = await startRig({ upstreamIdleTimeoutMs: 1_000, clock });
+    let gotFirst!: () => void;
+    const first = new Promise<void>((r) => (gotFirst = r));
+    const pending = rawRequest(rig.url, {
+      path: '/v1/chat/completions',
+      headers: { 'x-replay-fixture': 'openai/chat-stream-include-usage-gpt35.sse', 'x-replay-fault': 'hold' },
+      body: '{"stream":true}',
+      onChunk: () => gotFirst(),
+    });
+    await first;
+    clock.advance(999);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rig.tracker.windows[0]!.end).toBeUndefined();
+    expect(rig.errors).toEqual([]);
+    clock.advance(251); // cut within 1.25 × the timeout of silence
+    const res = await Promise.race([pending, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('the client was never cut')), 3_000))]);
+    expect(res.status).toBe(200);
+    expect(res.aborted).toBe(true);
+    await rig.tracker.windowsEnded(1);
+    const w = rig.tracker.windows[0]!;
+    expect(w.end).toMatchObject({ outcome: 'error', status: 200 });
+    expect(w.end!.endMs).toBeGreaterThanOrEqual(1_000);
+    expect(rig.tracker.notes.get(w.start.id)).toEqual({ reason: 'upstream_idle_timeout' });
+    expect(rig.errors).toEqual(['timeout']);
+    await rig.upstream.settled(1);
+    expect(rig.upstream.requests[0]!.aborted).toBe(true); // the server is told to stop generating
+  });
+
+  it('a stream whose gaps are each shorter than upstreamIdleTimeoutMs is never cut, however long it runs in all (fake clock)', async () => {
+    const clock = createFakeClock();
+    let clientBytes = 0;
+    // Each event goes out once the client has the previous one, 0.7 s (fake) later: 20 events, 14 s in all.
+    const up = http.createServer((_req, res) => {
+      void (async () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let sent = 0;
+        for (let i = 0; i < 20; i++) {
+          const ev = `data: {"i":${i}}\n\n`;
+          res.write(ev);
+          sent += ev.length;
+          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
+          clock.advance(700);
+        }
+        res.end();
+      })();
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    try {
+      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, upstreamIdleTimeoutMs: 1_000, clock });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+      expect(res.aborted).toBe(false);
+      expect(clock.nowMs()).toBe(14_000);
+      await rig.tracker.windowsEnded(1);
+      expect(rig.tracker.windows[0]!.end).toMatchObject({ outcome: 'ok', status: 200 });
+      expect(rig.errors).toEqual([]);
+    } finally {
+      up.close();
+    }
+  });
+
+  it('an upstream held back by a slow client (backpressure) is not idle: a client that stops reading for longer than the idle timeout still gets the whole body', async () => {
+    const clock = createFakeClock();
+    const big = Buffer.alloc(32 * 1024 * 1024, 'x');
+    const up = await startReplayUpstream(() => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: big, chunking: 64 * 1024, contentLength: false }));
+    rig = await startRig({ upstreamUrl: up.url, upstreamIdleTimeoutMs: 1_000, clock });
+    const u = new URL('/download', rig.url);
+    let received = 0;
+    let paused = false;
+    const done = new Promise<{ aborted: boolean }>((resolve, reject) => {
+      const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'GET', agent: false }, (res) => {
+        res.once('data', (c: Buffer) => {
+          received += c.length;
+          res.pause(); // the client stops reading: socket buffers fill, the proxy pauses the upstream
+          void (async () => {
+            // Socket buffers on loopback hold a few MB: by now the proxy has paused the 32 MB upstream.
+            await new Promise((r) => setTimeout(r, 500));
+            paused = up.requests[0]?.finished === false;
+            clock.advance(5_000);
+            await new Promise((r) => setTimeout(r, 50));
+            res.on('data', (d: Buffer) => (received += d.length));
+            res.resume();
+          })();
+        });
+        res.on('close', () => resolve({ aborted: !res.complete }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    try {
+      expect(await done).toEqual({ aborted: false });
+      expect(paused, 'the upstream had finished before the clock moved: no backpressure was exercised').toBe(true);
+      expect(received).toBe(big.length);
+      expect(up.requests[0]!.finished).toBe(true);
+      expect(rig.errors).toEqual([]);
+    } finally {
+      await up.close();
+    }
+  }, 20_000);
+
   it('an upstream 5xx is passed through untouched, counted as status_5xx, window outcome error', async () => {
     const up = http.createServer((_req, res) => {
       res.writeHead(503, { 'content-type': 'application/json' });
@@ -440,10 +572,10 @@ describe('several upstreams by path prefix', () => {
     expect(tracker.byId(rb.headers['x-inferwatt-request-id'] as string)!.start).toMatchObject({ pool: 'gpu-b', api: 'openai.embeddings' });
   });
 
-  it('a prefix matches on a segment boundary only; no default upstream → 404 JSON with a request id', async () => {
+  it('a prefix matches on a segment boundary only; no default upstream → 404 JSON with a request id, typed as the client\'s error (as OpenAI answers an unknown path), not the upstream\'s', async () => {
     const r = await rawRequest(url, { path: '/ab/v1/chat/completions', body: '{}' });
     expect(r.status).toBe(404);
-    expect(JSON.parse(r.body.toString())).toMatchObject({ error: { type: 'upstream_error', code: 'no_upstream' } });
+    expect(JSON.parse(r.body.toString())).toMatchObject({ error: { type: 'invalid_request_error', code: 'no_upstream' } });
     expect(r.headers['x-inferwatt-request-id']).toBeDefined();
   });
 });
@@ -466,7 +598,8 @@ describe('the official openai client through the proxy', () => {
     expect(data.usage).toMatchObject({ prompt_tokens: 13, completion_tokens: 31 });
     const id = response.headers.get('x-inferwatt-request-id')!;
     await rig.tracker.windowsEnded(rig.tracker.windows.length);
-    expect(rig.tracker.byId(id)!.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 13, completionTokens: 31 });
+    // cachedPromptTokens: the recorded usage's prompt_tokens_details says 0 (the client sends no stream flag).
+    expect(rig.tracker.byId(id)!.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 13, completionTokens: 31, cachedPromptTokens: 0 });
   });
 
   it('streaming chat with include_usage, 20 concurrent: each stream equals the direct one and each window has its tokens', async () => {
@@ -487,7 +620,7 @@ describe('the official openai client through the proxy', () => {
     await rig.tracker.windowsEnded(before + 20);
     for (const p of proxied) {
       const w = rig.tracker.byId(p.id!)!;
-      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', promptTokens: 14, completionTokens: 13 });
+      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0 });
       expect(w.end?.outcome).toBe('ok');
       expect(w.start.api).toBe('openai.chat');
     }
@@ -507,9 +640,9 @@ describe('the official openai client through the proxy', () => {
     expect(completed).toMatchObject({ input_tokens: 18, output_tokens: 80 });
     await rig.tracker.windowsEnded(before + 3);
     const [w1, w2, w3] = rig.tracker.windows.slice(before);
-    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2' });
+    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2', stream: true });
     expect(w2!.merged).toEqual({ model: 'text-embedding-3-small', promptTokens: 2, completionTokens: 0 });
-    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', promptTokens: 18, completionTokens: 80 });
+    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', stream: true, promptTokens: 18, completionTokens: 80, cachedPromptTokens: 0 });
   });
 });
 

@@ -3,6 +3,7 @@
  * its own). `windowsEnded(n)` resolves once n windows have ended.
  */
 import type { RequestTracker, WindowEnd, WindowStart, WindowUpdate } from '../../src/attribution/types.js';
+import type { RequestNote, RequestNoteSink } from '../../src/core/request-notes.js';
 
 export interface RecordedWindow {
   start: WindowStart;
@@ -15,8 +16,10 @@ export interface RecordedWindow {
   lateCalls: number;
 }
 
-export interface RecordingTracker extends RequestTracker {
+export interface RecordingTracker extends RequestTracker, RequestNoteSink {
   readonly windows: RecordedWindow[];
+  /** The notes given per request id (trace context, why the outcome was not ok). */
+  readonly notes: Map<string, RequestNote>;
   byId(id: string): RecordedWindow | undefined;
   windowsEnded(n: number): Promise<void>;
 }
@@ -24,6 +27,7 @@ export interface RecordingTracker extends RequestTracker {
 export function createRecordingTracker(): RecordingTracker {
   const windows: RecordedWindow[] = [];
   const byId = new Map<string, RecordedWindow>();
+  const notes = new Map<string, RequestNote>();
   let ended = 0;
   let waiters: { n: number; resolve: () => void }[] = [];
   const check = () => {
@@ -31,6 +35,12 @@ export function createRecordingTracker(): RecordingTracker {
   };
   return {
     windows,
+    notes,
+    note(id, n) {
+      // Given before the window's end, as the ledger needs it.
+      if (byId.get(id)?.end) byId.get(id)!.lateCalls++;
+      notes.set(id, n);
+    },
     byId: (id) => byId.get(id),
     inFlight: () => windows.length - ended,
     windowsEnded(n) {

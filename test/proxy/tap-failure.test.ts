@@ -1,6 +1,6 @@
 /**
  * A tap that throws (a parser bug, an input nobody foresaw) must cost the request its tokens, nothing
- * more: the bytes still go both ways, the window still ends, the process lives (CONVENTIONS lesson 4).
+ * more: the bytes still go both ways, the window still ends, the process lives.
  * Thrown from a stream's 'data' listener, it would be an uncaught exception: the request body not
  * forwarded, the window left open, the agent gone.
  */

@@ -169,6 +169,52 @@ describe('response tap edge cases', () => {
     expect(got(r)).toEqual({ model: 'qwen2.5-0.5b', promptTokens: 5, completionTokens: 2, errorSeen: false });
   });
 
+  // TGI 3 /generate_stream with details: no recorded stream carrying `input_length` is in the corpus
+  // (test/fixtures/llm-responses/SOURCES.md: the TGI 3 stream there has `details: null`); this body is
+  // SYNTHETIC, shaped after the stream details of TGI's spec as huggingface_hub generates its types from
+  // it (src/huggingface_hub/inference/_generated/types/text_generation.py,
+  // TextGenerationStreamOutputStreamDetails: finish_reason, generated_tokens, input_length, seed) and the
+  // framing of the recorded TGI streams.
+  it('TGI 3 /generate_stream (synthetic): the final event\'s details.input_length is the prompt\'s token count', async () => {
+    const body = Buffer.from(
+      'data: {"index":1,"token":{"id":1820,"text":" the","logprob":-0.5,"special":false},"generated_text":null,"details":null}\n\n' +
+        'data: {"index":2,"token":{"id":1917,"text":" world","logprob":-0.3,"special":false},"generated_text":" the world","details":{"finish_reason":"length","generated_tokens":2,"input_length":7,"seed":null}}\n\n',
+    );
+    const c = { file: 'x', path: '/generate_stream', api: 'tgi.generate_stream' as const, model: undefined, prompt: undefined, completion: undefined };
+    for (const chunks of [[body], splitBytes(body, 11)]) {
+      expect(got(await runTap(c, chunks, { contentType: 'text/event-stream' }))).toEqual({ model: undefined, promptTokens: 7, completionTokens: 2, errorSeen: false });
+    }
+  });
+
+  it('cached prompt tokens: the recorded OpenAI bodies that report prompt_tokens_details say 0, and none is made up where a body does not say', async () => {
+    const byFile = (f: string) => FIXTURES.find((c) => c.file === f)!;
+    for (const f of ['openai/chat-nonstream-gpt35.json', 'openai/chat-stream-include-usage-gpt35.sse', 'openai/responses-api-nonstream-gzip.json']) {
+      const c = byFile(f);
+      expect((await runTap(c, [fixtureBody(c)])).cachedPromptTokens, f).toBe(0);
+    }
+    const plain = byFile('openai/chat-stream-usage-no-details.sse');
+    expect((await runTap(plain, [fixtureBody(plain)])).cachedPromptTokens).toBeUndefined();
+  });
+
+  // vLLM with prefix caching reports the cached part of the prompt as OpenAI does; no recorded response
+  // with a non-zero count is in the corpus, so these bodies are SYNTHETIC, shaped after OpenAI's usage
+  // object (CompletionUsage.prompt_tokens_details.cached_tokens; ResponseUsage.input_tokens_details).
+  it('cached prompt tokens (synthetic): prompt_tokens_details.cached_tokens, streamed or not, and the Responses API\'s input_tokens_details', async () => {
+    const chat = { file: 'x', path: '/v1/chat/completions', api: 'openai.chat' as const, model: undefined, prompt: undefined, completion: undefined };
+    const json = Buffer.from('{"id":"c1","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":1200,"completion_tokens":40,"total_tokens":1240,"prompt_tokens_details":{"cached_tokens":1024}}}');
+    for (const chunks of [[json], splitBytes(json, 7)]) {
+      const r = await runTap(chat, chunks, { contentType: 'application/json' });
+      expect([r.promptTokens, r.completionTokens, r.cachedPromptTokens]).toEqual([1200, 40, 1024]);
+    }
+    const sse = Buffer.from('data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: {"id":"c1","choices":[],"usage":{"prompt_tokens":900,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":512}}}\n\ndata: [DONE]\n\n');
+    const s = await runTap(chat, splitBytes(sse, 5), { contentType: 'text/event-stream' });
+    expect([s.promptTokens, s.completionTokens, s.cachedPromptTokens]).toEqual([900, 2, 512]);
+    const responses = { ...chat, path: '/v1/responses', api: 'openai.responses' as const };
+    const rb = Buffer.from('{"id":"r1","object":"response","model":"m","usage":{"input_tokens":300,"output_tokens":9,"input_tokens_details":{"cached_tokens":256}}}');
+    const rr = await runTap(responses, [rb], { contentType: 'application/json' });
+    expect([rr.promptTokens, rr.cachedPromptTokens]).toEqual([300, 256]);
+  });
+
   it('an unsupported Content-Encoding leaves the body unread, tokens unknown', async () => {
     const tap = createResponseTap({ api: 'openai.chat', contentType: 'application/json', contentEncoding: 'zstd', maxParseBytes: 1 << 20 });
     tap.write(Buffer.from('garbage'));

@@ -50,6 +50,9 @@ describe('estimate sensor, fed by an injected load and a fake clock', () => {
       loadValue: () => 0,
     });
     expect(s.devices()[0]!.notes![0]).toMatch(/unknown CPU "Acme Hyperion 9000".*per-vCPU defaults 0.74–3.5 W × 8 logical CPUs/);
+    // The note names the flag a user sets, not the config key's internal name.
+    expect(s.devices()[0]!.notes![0]).toMatch(/; set --cpu-tdp-w \(sensors\.cpuTdpW\) to override$/);
+    expect(s.devices()[0]!.notes![0]).not.toMatch(/set tdpW/);
     expect((await s.read())[0]!.powerW).toBeCloseTo(8 * 0.74, 12);
   });
 

@@ -108,8 +108,26 @@ describe('readGpuInventory', () => {
 
   it('is best-effort: a failing nvidia-smi gives [] and a warning', async () => {
     const lines: string[] = [];
-    const inv = await readGpuInventory({ path: join(tmp, 'missing-nvidia-smi'), logger: createLogger({ level: 'warn', write: (l) => lines.push(l) }) });
+    const failing = join(mkdtempSync(join(tmp, 'failing-')), 'nvidia-smi');
+    writeFileSync(failing, '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver." >&2\nexit 9\n');
+    chmodSync(failing, 0o755);
+    const inv = await readGpuInventory({ path: failing, logger: createLogger({ level: 'warn', write: (l) => lines.push(l) }) });
     expect(inv).toEqual([]);
-    expect(lines.join('\n')).toMatch(/GPU inventory unavailable/);
+    expect(lines.join('\n')).toMatch(/GPU inventory unavailable .*couldn't communicate with the NVIDIA driver/);
+  });
+
+  it('no nvidia-smi at all (a host without GPUs): [] without a warning; the sensor\'s skip reason says it', async () => {
+    for (const path of [join(tmp, 'missing-nvidia-smi'), undefined]) {
+      const lines: string[] = [];
+      const oldPath = process.env['PATH'];
+      if (path === undefined) process.env['PATH'] = mkdtempSync(join(tmp, 'empty-path-')); // the default: nvidia-smi from PATH
+      try {
+        const inv = await readGpuInventory({ ...(path ? { path } : {}), logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+        expect(inv).toEqual([]);
+      } finally {
+        process.env['PATH'] = oldPath;
+      }
+      expect(lines.join('\n'), String(path)).not.toMatch(/WARN/);
+    }
   });
 });

@@ -33,7 +33,7 @@ describe('nvml sensor under a late event loop', () => {
     const res = await probeNvml({ libPath, clock, logger: silentLogger, callMode: 'async' });
     if (!res.ok) throw new Error(res.reason);
     sensor = res.sensor;
-    const counters = (rs: readonly Reading[]) => rs.filter((r) => r.energyJ !== undefined).map((r) => r.energyJ!);
+    const counters = (rs: readonly Reading[]) => rs.filter((r) => r.energyJ !== undefined).map((r) => r.energyJ);
 
     const r1 = counters(await sensor.read()); // t = 0: the baseline
     clock.advance(100);

@@ -410,7 +410,7 @@ describe('nvml sensor: library and driver problems', () => {
 
   it('library in none of the standard locations: every place tried is listed', async () => {
     const res = await probeNvml({ searchPaths: ['/nope/a/libnvidia-ml.so.1', '/nope/b/libnvidia-ml.so.1'], clock: createFakeClock(), logger: silentLogger });
-    expect(!res.ok && res.reason).toMatch(/\/nope\/a\/.*; \/nope\/b\//);
+    expect(!res.ok && res.reason).toMatch(/not found .* in \/nope\/a, \/nope\/b; --nvml-lib PATH/);
   });
 
   it('the standard search finds the library in a later location', async () => {

@@ -101,7 +101,7 @@ describe('RAPL through the energy timeline', () => {
 describe('RAPL permission problems (energy_uj root-only since Linux 5.10)', () => {
   // Tests may run as root, where `chmod 000` does not deny reads; EACCES is injected through the fs seam.
   const denyEnergy = (deny: () => boolean): PowercapFs => ({
-    readdir: nodePowercapFs.readdir,
+    readdir: (p) => nodePowercapFs.readdir(p),
     async readFile(p) {
       if (p.endsWith('energy_uj') && deny()) {
         throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });

@@ -47,15 +47,16 @@ export function finalMarkersFor(api: ApiId | undefined): readonly Marker[] {
 /**
  * Every member that a reader below looks at, and inside the objects they open, the members they read
  * there (readOpenAi: model, response.{model, usage}, usage.{prompt,completion,input,output}_tokens;
- * readTgi: details.{generated_tokens, prefill}, meta_info.{prompt,completion}_tokens; readLlamaCpp:
+ * readTgi: details.{generated_tokens, input_length, prefill}, meta_info.{prompt,completion}_tokens; readLlamaCpp:
  * model, timings.{prompt_n, predicted_n}, tokens_evaluated, tokens_predicted; readOllama: model,
  * prompt_eval_count, eval_count; readError: error, object, type). Object documents are parsed down to
  * these (json-project.ts); test/proxy/json-project.test.ts checks the readers read nothing else.
  */
-const USAGE_KEYS = keySet(['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens']);
+const CACHED_KEYS = keySet(['cached_tokens']);
+const USAGE_KEYS = keySet(['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', ['prompt_tokens_details', CACHED_KEYS], ['input_tokens_details', CACHED_KEYS]]);
 export const READ_KEYS: KeySet = keySet([
   'model', ['response', keySet(['model', ['usage', USAGE_KEYS]])], ['usage', USAGE_KEYS],
-  ['details', keySet(['generated_tokens', 'prefill'])], ['meta_info', keySet(['prompt_tokens', 'completion_tokens'])],
+  ['details', keySet(['generated_tokens', 'input_length', 'prefill'])], ['meta_info', keySet(['prompt_tokens', 'completion_tokens'])],
   ['timings', keySet(['prompt_n', 'predicted_n'])], 'tokens_evaluated', 'tokens_predicted',
   'prompt_eval_count', 'eval_count', 'error', 'object', 'type',
 ]);

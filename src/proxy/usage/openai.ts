@@ -11,6 +11,8 @@
  * - Responses API: `usage.input_tokens` / `usage.output_tokens`, in the body or in `response.usage` of the
  *   `response.completed` event; the model is `response.model` in streamed events.
  * - Embeddings generate nothing: with a known prompt count, completion tokens are a true 0.
+ * - Prompt caching: `usage.prompt_tokens_details.cached_tokens` (OpenAI, vLLM with prefix caching) or
+ *   `usage.input_tokens_details.cached_tokens` (Responses API): prompt tokens the server did not prefill.
  */
 import { marker, type Marker } from '../json-scan.js';
 import type { ApiId } from '../routes.js';
@@ -29,5 +31,8 @@ export function readOpenAi(doc: unknown, state: UsageState, api: ApiId | undefin
   const completion = count(usage.completion_tokens) ?? count(usage.output_tokens);
   if (prompt !== undefined) state.promptTokens = prompt;
   if (completion !== undefined) state.completionTokens = completion;
+  const details = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : isObject(usage.input_tokens_details) ? usage.input_tokens_details : undefined;
+  const cached = details ? count(details.cached_tokens) : undefined;
+  if (cached !== undefined) state.cachedPromptTokens = cached;
   else if (prompt !== undefined && api === 'openai.embeddings') state.completionTokens = 0;
 }

@@ -1,8 +1,10 @@
-/** What the taps learn about one response. Unknown stays `undefined`, never 0 (CONVENTIONS lesson 3). */
+/** What the taps learn about one response. Unknown stays `undefined`, never 0. */
 export interface UsageState {
   model: string | undefined;
   promptTokens: number | undefined;
   completionTokens: number | undefined;
+  /** Of promptTokens, those served from the server's prompt cache (`prompt_tokens_details.cached_tokens`). */
+  cachedPromptTokens: number | undefined;
   /** The body reported an error although the status was not one (TGI in-band error event, `event: error`, Responses `response.failed`). */
   errorSeen: boolean;
   /** Documents seen: SSE events with data, NDJSON lines, 1 for a JSON body. */
@@ -18,6 +20,7 @@ export function createUsageState(): UsageState {
     model: undefined,
     promptTokens: undefined,
     completionTokens: undefined,
+    cachedPromptTokens: undefined,
     errorSeen: false,
     documents: 0,
     tokenEvents: 0,
@@ -36,6 +39,12 @@ export function count(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
 }
 
+/** A model name as a server or client sends it: a string of 1 to 256 characters (else none). */
+export function modelName(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;
+}
+
 export function setModel(state: UsageState, v: unknown): void {
-  if (typeof v === 'string' && v.length > 0 && v.length <= 256) state.model = v;
+  const m = modelName(v);
+  if (m !== undefined) state.model = m;
 }

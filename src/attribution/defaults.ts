@@ -1,21 +1,7 @@
 /**
- * Attribution weights and the ledger's documented defaults (DESIGN §2). Pure functions and constants;
- * the ledger (ledger.ts) applies them.
- *
- * ## How one piece of time is split
- * In a piece where n windows are active and the pool used E joules:
- * - `time`: every window gets E / n.
- * - `tokens`: a window whose token counts are known has the weight density
- *   d = (promptTokenWeight × promptTokens + completionTokens) / durationMs (its whole window's duration).
- *   A window whose token counts are unknown falls back to `time`: it takes exactly E / n, as under the
- *   `time` policy. The k known windows share the rest, E × k / n, in proportion to their densities
- *   (d_i / Σd). This is the same as giving each unknown window the *mean density of the known windows in
- *   that piece*, which is why it is a fair mix: an unknown request weighs like an average known one. If
- *   the known windows' densities are all 0 (e.g. errors with 0 tokens), they take E / n each as well.
- *   A window's tokens are "known" when the tap reported promptTokens or completionTokens (a missing one
- *   counts as 0: embeddings have no completion; a stream without usage may only count its completion).
+ * The ledger's documented defaults, each with the reason for its value (docs/attribution.md).
+ * How a piece is split under each policy is said where it is done: split/time.ts and split/tokens.ts.
  */
-import type { WindowUpdate } from './types.js';
 
 /**
  * Default weight of a prompt (prefill) token relative to a generated (decode) token: 0.2. A default,
@@ -36,7 +22,7 @@ import type { WindowUpdate } from './types.js';
 export const DEFAULT_PROMPT_TOKEN_WEIGHT = 0.2;
 
 /**
- * Default bound on sensor lag, ms: 5 s. GPUs are sampled every 100 ms and RAPL every 250 ms (DESIGN §1),
+ * Default bound on sensor lag, ms: 5 s. GPUs are sampled every 100 ms and RAPL every 250 ms (docs/sensors.md),
  * so 5 s is 20–50 sampling intervals: a device that has delivered nothing for that long is failing or
  * being restarted (the nvidia-smi child is restarted when silent), not merely late. Waiting longer would
  * delay every record and hold 5 s × the request rate of pending records (50 000 at 10 000 req/s).
@@ -58,7 +44,7 @@ export const DEFAULT_AMORTIZE_WINDOW_MS = 60_000;
  * split at once with its still-open windows counted as unknown-token (time share). 100 000 segments is
  * ≈ 5 s at 10 000 finished requests/s (two events each) and, at ≈ 200 B + 8 B per device each, ≈ 30 MB.
  */
-export const DEFAULT_MAX_PENDING_WINDOWS = 100_000;
+export const DEFAULT_MAX_HELD_SEGMENTS = 100_000;
 
 /**
  * `tokens` policy: the longest a segment is held waiting for the token counts of windows still open,
@@ -67,29 +53,3 @@ export const DEFAULT_MAX_PENDING_WINDOWS = 100_000;
  * instead of holding every overlapping record for its whole duration.
  */
 export const DEFAULT_MAX_HOLD_MS = 60_000;
-
-/** Token counts are known when either is a finite number ≥ 0. */
-export function tokensKnown(u: Pick<WindowUpdate, 'promptTokens' | 'completionTokens'>): boolean {
-  return isCount(u.promptTokens) || isCount(u.completionTokens);
-}
-
-/**
- * The `tokens` weight density of a window (weight per ms), or undefined when its tokens are unknown or
- * its duration is not positive (a zero-length window is active in no piece: it gets 0 J).
- */
-export function tokenDensity(
-  promptTokens: number | undefined | null,
-  completionTokens: number | undefined | null,
-  durationMs: number,
-  promptTokenWeight: number,
-): number | undefined {
-  const p = isCount(promptTokens) ? promptTokens : undefined;
-  const c = isCount(completionTokens) ? completionTokens : undefined;
-  if (p === undefined && c === undefined) return undefined;
-  if (!(durationMs > 0)) return undefined;
-  return (promptTokenWeight * (p ?? 0) + (c ?? 0)) / durationMs;
-}
-
-export function isCount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
-}

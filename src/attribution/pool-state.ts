@@ -1,0 +1,177 @@
+import type { Logger } from '../core/logger.js';
+import type { EnergyTimeline } from '../energy/types.js';
+import type { DeviceKind } from '../sensors/types.js';
+import type { Books } from './books.js';
+import { compAdd, compSum, type CompSum } from './comp-sum.js';
+import { EventQueue } from './event-queue.js';
+import type { PoolIdle } from './idle/idle-sink.js';
+import { PoolEnergy } from './pool-energy.js';
+import type { PoolSplit } from './split/policy.js';
+import { EMPTY, makeByDevice, zeros } from './vectors.js';
+import type { Win } from './window.js';
+
+/** One piece [a, b] of pool P, inside the idle sink's `bucket`. */
+function piece(P: PoolState, a: number, b: number, bucket: number): void {
+  const e = P.pieceJ;
+  const total = P.energy!.read(a, b, e);
+  compAdd(P.measured, total);
+  if (P.active > 0) P.split.activePiece(e);
+  else P.idle.idlePiece(e, total, bucket);
+}
+
+const keepEvent = (w: Win): boolean => !(w.emitted && !w.startDone);
+
+/** Most spare arrays kept per pool and kind: ~2 000 requests in flight, then garbage. */
+const MAX_FREE_ARRAYS = 4_096;
+
+/**
+ * One pool: the devices whose energy goes to one upstream's requests, and everything the ledger keeps
+ * for it. The split policy's and the idle sink's per-pool parts hang off it (`split`, `idle`), chosen
+ * once per ledger.
+ *
+ * `integrals` are the split policy's running integrals per device, each a compensated pair (comp-sum.ts):
+ * integral q of device i is at q × 2D + i, its low part D further on. A window's energy is a difference
+ * of integrals between two instants, so each window keeps a copy (`cumAtStart`); those copies and the
+ * per-device vectors of finished windows are one or two per request, living as long as the request, so
+ * they are reused (`takeSnap`/`takeVec`) rather than left to the young generation.
+ */
+export class PoolState {
+  ids: string[] = [];
+  kinds: DeviceKind[] = [];
+  deviceCount = 0;
+  started = false;
+  /** How far (monotonic ms) the pool is processed. */
+  cursor = Number.NaN;
+  readonly startQ = EventQueue.ofStarts();
+  readonly endQ = EventQueue.ofEnds();
+  /** First bytes, queued only under a policy whose weights change there (SplitPolicy.phases). */
+  readonly phaseQ = EventQueue.ofPhases();
+  /** Windows active now (start processed, end not). */
+  active = 0;
+  integrals: number[] = EMPTY;
+  readonly measured: CompSum = compSum();
+  /** Reads its energy per piece; set when it starts. */
+  energy: PoolEnergy | undefined = undefined;
+  /** The current piece's energy per device. */
+  pieceJ: number[] = EMPTY;
+  /** Builds energyByDeviceJ from per-device values in one fixed-shape literal (see makeByDevice). */
+  byDevice: (v: readonly number[]) => Record<string, number> = () => ({});
+  /** Warned once that the pool names devices the timeline does not have. */
+  warned = false;
+  /** Queued events above which they are pruned (pruneEvents). */
+  pruneAt = 0;
+  readonly split: PoolSplit;
+  readonly idle: PoolIdle;
+  private readonly snapFree: number[][] = [];
+  private readonly vecFree: number[][] = [];
+
+  constructor(
+    readonly name: string,
+    readonly configIds: readonly string[],
+    split: (P: PoolState) => PoolSplit,
+    idle: (P: PoolState) => PoolIdle,
+  ) {
+    this.split = split(this);
+    this.idle = idle(this);
+  }
+
+  /**
+   * Starts the pool once the timeline has readings of its devices, from the latest first reading among
+   * them (devices the timeline does not know are left out, with a warning). False: not yet.
+   */
+  tryStart(timeline: EnergyTimeline, integralsPerDevice: number, books: Books, log: Logger): boolean {
+    const ids: string[] = [];
+    const kinds: DeviceKind[] = [];
+    for (const id of this.configIds) {
+      const s = timeline.series(id);
+      if (s === undefined) continue;
+      ids.push(id);
+      kinds.push(s.device.kind);
+    }
+    if (ids.length !== this.configIds.length && !this.warned) {
+      this.warned = true;
+      log.warn('pool names devices the timeline does not have; they are left out', { pool: this.name, missing: this.configIds.filter((id) => !ids.includes(id)) });
+    }
+    if (ids.length === 0) return false;
+    let from = Number.NEGATIVE_INFINITY;
+    for (const id of ids) {
+      const r = timeline.series(id)?.retainedFromMs();
+      if (r === undefined) return false;
+      if (r > from) from = r;
+    }
+    if (timeline.coveredUntilMs(ids) === undefined) return false;
+    this.ids = ids;
+    this.kinds = kinds;
+    this.deviceCount = ids.length;
+    this.integrals = zeros(2 * integralsPerDevice * ids.length);
+    this.pieceJ = zeros(ids.length);
+    this.byDevice = makeByDevice(ids);
+    this.energy = new PoolEnergy(timeline, ids, this.name, books, log);
+    this.cursor = from;
+    this.started = true;
+    return true;
+  }
+
+  /**
+   * Drops the queued events of windows finalised by the lag bound before their start was processed, once
+   * the queues pass `pruneAt`: a pool whose devices stopped must not queue events without bound.
+   */
+  pruneEvents(minPruneAt: number): void {
+    if (this.startQ.size + this.endQ.size + this.phaseQ.size <= this.pruneAt) return;
+    this.startQ.filter(keepEvent);
+    this.endQ.filter(keepEvent);
+    this.phaseQ.filter(keepEvent);
+    this.pruneAt = Math.max(minPruneAt, 2 * (this.startQ.size + this.endQ.size + this.phaseQ.size));
+  }
+
+  /** Processes time from the cursor to t: each piece's energy to the split policy, or to the idle sink when no window is active. */
+  advanceTo(t: number): void {
+    if (!(t > this.cursor)) return;
+    this.idle.cut(this, this.cursor, t, piece);
+    this.cursor = t;
+  }
+
+  /** w becomes active at the cursor. */
+  applyStart(w: Win): void {
+    w.uncoveredAtStart = this.energy!.uncovered;
+    w.startDone = true;
+    w.inActive = true;
+    this.active++;
+    this.split.start(w);
+  }
+
+  /** w stops being active at the cursor. */
+  applyEnd(w: Win): void {
+    // A device of the pool went unmeasured while it was active: its energy is partial.
+    if (this.energy!.uncovered !== w.uncoveredAtStart) w.late = true;
+    w.endDone = true;
+    w.inActive = false;
+    this.active--;
+    this.split.end(w);
+  }
+
+  /** A copy of the integrals now. */
+  takeSnap(): number[] {
+    const a = this.snapFree.pop();
+    const c = this.integrals;
+    if (a === undefined) return c.slice();
+    for (let i = 0; i < c.length; i++) a[i] = c[i]!;
+    return a;
+  }
+
+  dropSnap(a: number[] | undefined): void {
+    if (a !== undefined && this.snapFree.length < MAX_FREE_ARRAYS) this.snapFree.push(a);
+  }
+
+  /** A per-device vector of zeros. */
+  takeVec(): number[] {
+    const a = this.vecFree.pop();
+    if (a === undefined) return zeros(this.deviceCount);
+    for (let i = 0; i < a.length; i++) a[i] = 0;
+    return a;
+  }
+
+  dropVec(a: number[] | undefined): void {
+    if (a !== undefined && this.vecFree.length < MAX_FREE_ARRAYS) this.vecFree.push(a);
+  }
+}

@@ -1,0 +1,364 @@
+import { compAdd, compAddAt, compSum, compValue, type CompSum } from '../comp-sum.js';
+import type { PoolState } from '../pool-state.js';
+import { clearList, cumDiff } from '../vectors.js';
+import type { Win } from '../window.js';
+import type { PoolSplit, SplitContext, SplitOptions } from './policy.js';
+import { Seg, SegmentRing } from './segment-ring.js';
+
+/**
+ * How a policy weighs a window, decided once its token counts are known (at its end): `w.known` with
+ * `w.density` (weight per ms), or, for a policy with a second class, `w.learned` with `w.density` before
+ * its first byte and `w.densityAfter` after it. Neither: an unknown window (time share).
+ */
+export interface WeightRule {
+  classify(w: Win): void;
+}
+
+/**
+ * The engine of the policies whose weights are known only when a window ends (`tokens`, `learned`): in a
+ * piece with n active windows, E joules,
+ * - if some are *learned* (l of them, learned densities summing to Λ): each learned window gets
+ *   E × l × λ / (n × Λ) and every other window E / n;
+ * - else, if some are *known* (k, densities summing to K): each gets E × k × d / (n × K), the unknown
+ *   ones E / n (an unknown window weighs like an average known one);
+ * - a class whose densities sum to 0 takes E / n each as well (docs/attribution.md).
+ * `tokens` has no learned class; under `learned`, the known class is the fallback of models whose costs
+ * are not ready. A learned window's density changes at its first byte (prefill, then decode): the
+ * ledger cuts time there too (`phase`).
+ *
+ * Running integrals per device (PoolState.integrals), compensated:
+ *   T += E / n                     every window's time share (read by unknown windows),
+ *   A += E × k / (n × K)           per unit of density, known windows when no learned one is active,
+ *   Z += E / n                     known windows taking time shares (K = 0, or a learned one active),
+ *   L += E × l / (n × Λ)           per unit of density, learned windows,
+ *   Y += E / n  when Λ = 0         learned windows whose densities are all 0;
+ * a known window's energy is d × ΔA + ΔZ over its segments, a learned one's λ × ΔL (λ changing at its
+ * first byte) + ΔY, an unknown one's ΔT.
+ *
+ * A piece's weights are final only once all its windows have ended, so its energy is held in segments
+ * (segment-ring.ts) and split in order when they are. Holding is bounded by maxHeldSegments per pool and
+ * maxHoldMs per segment; past either, the oldest segment is split with its still-open windows counted as
+ * unknown (time share). A window that ends after some of its segments were split adds its density to the
+ * held rest as a difference array (O(1)) and keeps the integrals at that point (cumAtSplit).
+ */
+export class HeldSplit implements PoolSplit {
+  /** Active windows not ended yet; known ones, those of positive density, and their densities' sum; the same of learned ones. */
+  private open = 0;
+  private known = 0;
+  private knownPos = 0;
+  private readonly density: CompSum = compSum();
+  private learned = 0;
+  private learnedPos = 0;
+  private readonly learnedDensity: CompSum = compSum();
+  /** Windows started, or past their first byte, since the current segment opened: the next segment is their first (of that phase). */
+  private readonly awaiting: Win[] = [];
+  private readonly phaseAwaiting: Win[] = [];
+  private cur: Seg | null = null;
+  /** The difference arrays' running sums, over the segments split so far. */
+  private carryOpen = 0;
+  private carryKnown = 0;
+  private carryKnownPos = 0;
+  private readonly carryDensity: CompSum = compSum();
+  private carryLearned = 0;
+  private carryLearnedPos = 0;
+  private readonly carryLearnedDensity: CompSum = compSum();
+  private readonly ring: SegmentRing;
+
+  constructor(
+    protected readonly P: PoolState,
+    private readonly ctx: SplitContext,
+    private readonly opts: SplitOptions,
+    private readonly rule: WeightRule,
+  ) {
+    this.ring = new SegmentRing(() => P.deviceCount);
+  }
+
+  start(w: Win): void {
+    this.closeCur();
+    if (!w.ended) this.open++;
+    else if (w.learned) this.addLearned(w.density, 1);
+    else if (w.known) {
+      this.known++;
+      if (w.density > 0) { this.knownPos++; compAdd(this.density, w.density); }
+    }
+    this.awaiting.push(w);
+  }
+
+  activePiece(e: number[]): void {
+    const se = (this.cur ?? this.openSeg()).energyJ;
+    for (let i = 0; i < e.length; i++) se[i] = se[i]! + e[i]!;
+  }
+
+  /** w's first byte: a learned window's density changes from here (the ledger calls this only while w is active). */
+  phase(w: Win): void {
+    this.closeCur();
+    w.phaseDone = true;
+    if (w.ended && w.learned && w.densityAfter !== w.density) {
+      this.addLearned(w.density, -1);
+      this.addLearned(w.densityAfter, 1);
+    }
+    this.phaseAwaiting.push(w);
+  }
+
+  end(w: Win): void {
+    this.closeCur();
+    if (w.learned) this.addLearned(w.phaseDone ? w.densityAfter : w.density, -1);
+    else if (w.known) {
+      this.known--;
+      if (w.density > 0) { this.knownPos--; compAdd(this.density, -w.density); }
+      // Exactly zero when no positive density is left, so float residue never weighs anything.
+      if (this.knownPos === 0) { this.density.hi = 0; this.density.lo = 0; }
+    }
+    if (w.hasFirst) {
+      // Its last segment is the newest one.
+      w.hasLast = true;
+      if (this.ring.seq < this.ring.headSeq) this.activeFinal(w);
+      else this.ring.at(this.ring.seq).enders.push(w);
+    } else {
+      this.activeFinal(w); // active in no piece: 0 J (zero-length, or nothing measured while it ran)
+    }
+  }
+
+  ended(w: Win): void {
+    this.rule.classify(w);
+    if (!w.inActive) return;
+    this.open--;
+    if (w.learned) this.addLearned(w.phaseDone ? w.densityAfter : w.density, 1);
+    else if (w.known) {
+      this.known++;
+      if (w.density > 0) { this.knownPos++; compAdd(this.density, w.density); }
+    }
+    if (!w.hasFirst) return;
+    const ring = this.ring;
+    // Its segments split while it was open counted it as unknown: remember where they stop.
+    if (ring.headSeq - 1 >= w.firstSeq) {
+      w.splitSeq = ring.headSeq - 1;
+      w.cumAtSplit = this.P.takeSnap(); // the integrals just after the last split segment
+    }
+    const a = Math.max(w.firstSeq, ring.headSeq);
+    const b = ring.seq;
+    if (a <= b) {
+      const sa = ring.at(a);
+      const sb = ring.at(b);
+      sa.addOpen -= 1; sb.subOpen -= 1;
+      if (w.learned) {
+        // Held segments before its first decode segment weigh its prefill density, the others its decode one.
+        const p = w.phaseSeq;
+        if (p > 0 && p <= b) {
+          this.heldLearned(a, p - 1, w.density);
+          this.heldLearned(Math.max(a, p), b, w.densityAfter);
+        } else {
+          this.heldLearned(a, b, w.density);
+        }
+      } else if (w.known) {
+        sa.addKnown += 1; sb.subKnown += 1;
+        if (w.density > 0) { sa.addKnownPos += 1; sb.subKnownPos += 1; sa.addDensity += w.density; sb.subDensity += w.density; }
+      }
+    }
+  }
+
+  settle(force: boolean): void {
+    if (!force) { this.resolveHead(0); return; }
+    this.closeCur();
+    if (this.ring.seq > 0) this.resolveHead(this.ring.seq);
+  }
+
+  energySoFar(w: Win, out: number[]): void {
+    if (!(w.inActive && w.hasFirst)) return;
+    this.closeCur();
+    this.resolveHead(this.ring.seq);
+    this.winEnergy(w, w.cumAtStart, w.fromSeq, out);
+    w.cumAtGiven = this.P.takeSnap();
+    w.givenSeq = this.ring.seq;
+  }
+
+  held(): number {
+    return this.ring.held();
+  }
+
+  /** Counts a learned window of density d in (sign 1) or out of (-1) the active set. */
+  private addLearned(d: number, sign: 1 | -1): void {
+    this.learned += sign;
+    if (d > 0) { this.learnedPos += sign; compAdd(this.learnedDensity, sign * d); }
+    if (this.learnedPos === 0) { this.learnedDensity.hi = 0; this.learnedDensity.lo = 0; }
+  }
+
+  /** A learned window of density d in held segments x..y (none if x > y). */
+  private heldLearned(x: number, y: number, d: number): void {
+    if (x > y) return;
+    const sx = this.ring.at(x);
+    const sy = this.ring.at(y);
+    sx.addLearned += 1; sy.subLearned += 1;
+    if (d > 0) { sx.addLearnedPos += 1; sy.subLearnedPos += 1; sx.addLearnedDensity += d; sy.subLearnedDensity += d; }
+  }
+
+  private closeCur(): void {
+    if (this.cur !== null) {
+      this.cur.closed = true;
+      this.cur.closedAtMs = this.ctx.clock.nowMs();
+      this.cur = null;
+    }
+  }
+
+  private openSeg(): Seg {
+    const ring = this.ring;
+    const prevSeq = ring.seq;
+    const seg = ring.next();
+    const seq = ring.seq;
+    seg.init(seq, this.P.active, this.open, this.known, this.knownPos, compValue(this.density));
+    seg.initLearned(this.learned, this.learnedPos, compValue(this.learnedDensity));
+    for (const w of this.awaiting) {
+      if (!w.inActive) continue;
+      w.hasFirst = true;
+      w.firstSeq = seq;
+      w.fromSeq = prevSeq;
+      // All split up to prev (or nothing yet): the integrals are those just after prev.
+      if (prevSeq < ring.headSeq) w.cumAtStart = this.P.takeSnap();
+      else ring.at(prevSeq).starters.push(w);
+    }
+    clearList(this.awaiting);
+    if (this.phaseAwaiting.length > 0) {
+      for (const w of this.phaseAwaiting) {
+        if (!w.inActive) continue;
+        w.phaseSeq = seq;
+        if (prevSeq < ring.headSeq) w.cumAtPhase = this.P.takeSnap();
+        else ring.at(prevSeq).phasers.push(w);
+      }
+      clearList(this.phaseAwaiting);
+    }
+    this.cur = seg;
+    return seg;
+  }
+
+  private resolveSeg(s: Seg): void {
+    const P = this.P;
+    const D = P.deviceCount;
+    const cum = P.integrals;
+    const n = s.active;
+    const e = s.energyJ;
+    const k = s.baseKnown + this.carryKnown + s.addKnown;
+    const kPos = s.baseKnownPos + this.carryKnownPos + s.addKnownPos;
+    const K = s.baseDensity + compValue(this.carryDensity) + s.addDensity;
+    const l = s.baseLearned + this.carryLearned + s.addLearned;
+    // Only the windows active in a segment read its increments: T only unknown ones (counting those still
+    // open at a forced split), A and Z only known ones, L and Y only learned ones. An increment no one
+    // reads is skipped: with every window's tokens known, half the work.
+    const open = s.baseOpen + this.carryOpen + s.addOpen;
+    const needT = open > 0 || k + l < n;
+    if (l === 0) {
+      const weighted = kPos > 0 && K > 0;
+      const perDensity = weighted ? k / (n * K) : 0;
+      const knownOff = k === 0 ? -1 : weighted ? 2 * D : 4 * D;
+      for (let i = 0; i < D; i++) {
+        const ei = e[i]!;
+        if (ei === 0) continue;
+        if (needT) compAddAt(cum, i, D, ei / n);
+        if (knownOff >= 0) compAddAt(cum, knownOff + i, D, weighted ? ei * perDensity : ei / n);
+      }
+    } else {
+      const lPos = s.baseLearnedPos + this.carryLearnedPos + s.addLearnedPos;
+      const L = s.baseLearnedDensity + compValue(this.carryLearnedDensity) + s.addLearnedDensity;
+      const weighted = lPos > 0 && L > 0;
+      const perDensity = weighted ? l / (n * L) : 0;
+      const learnedOff = weighted ? 6 * D : 8 * D;
+      for (let i = 0; i < D; i++) {
+        const ei = e[i]!;
+        if (ei === 0) continue;
+        if (needT) compAddAt(cum, i, D, ei / n);
+        if (k > 0) compAddAt(cum, 4 * D + i, D, ei / n);
+        compAddAt(cum, learnedOff + i, D, weighted ? ei * perDensity : ei / n);
+      }
+    }
+    this.carryOpen += s.addOpen - s.subOpen;
+    this.carryKnown += s.addKnown - s.subKnown;
+    this.carryKnownPos += s.addKnownPos - s.subKnownPos;
+    compAdd(this.carryDensity, s.addDensity);
+    compAdd(this.carryDensity, -s.subDensity);
+    if (this.carryKnownPos === 0) { this.carryDensity.hi = 0; this.carryDensity.lo = 0; }
+    if (s.addLearned !== 0 || s.subLearned !== 0) {
+      this.carryLearned += s.addLearned - s.subLearned;
+      this.carryLearnedPos += s.addLearnedPos - s.subLearnedPos;
+      compAdd(this.carryLearnedDensity, s.addLearnedDensity);
+      compAdd(this.carryLearnedDensity, -s.subLearnedDensity);
+      if (this.carryLearnedPos === 0) { this.carryLearnedDensity.hi = 0; this.carryLearnedDensity.lo = 0; }
+    }
+    this.ring.headSeq = s.seq + 1;
+    const starters = s.starters;
+    if (starters.length > 0) {
+      for (const w of starters) w.cumAtStart = P.takeSnap();
+      clearList(starters);
+    }
+    const phasers = s.phasers;
+    if (phasers.length > 0) {
+      for (const w of phasers) w.cumAtPhase = P.takeSnap();
+      clearList(phasers);
+    }
+    const enders = s.enders;
+    if (enders.length > 0) {
+      for (const w of enders) this.activeFinal(w);
+      clearList(enders);
+    }
+  }
+
+  /** Splits held segments in order while they can be (forceUntilSeq: up to it regardless). */
+  private resolveHead(forceUntilSeq: number): void {
+    const ring = this.ring;
+    const now = this.ctx.clock.nowMs();
+    while (ring.headSeq <= ring.seq) {
+      const s = ring.at(ring.headSeq);
+      if (!s.closed) break;
+      if (s.baseOpen + this.carryOpen + s.addOpen > 0) {
+        const forced = s.seq <= forceUntilSeq || ring.held() > this.opts.maxHeldSegments || now - s.closedAtMs > this.opts.maxHoldMs;
+        if (!forced) break;
+        this.ctx.books.forcedSplits++;
+      }
+      this.resolveSeg(s);
+    }
+    ring.maybeShrink();
+  }
+
+  /** w's energy per device from the integrals `cf` (just after segment fromSeq) to the current ones. */
+  private winEnergy(w: Win, cf: number[] | undefined, fromSeq: number, out: number[]): void {
+    const D = this.P.deviceCount;
+    const ct = this.P.integrals;
+    const cs = w.cumAtSplit;
+    const useSplit = cs !== undefined && w.splitSeq > fromSeq;
+    const d = w.density;
+    if (w.learned) {
+      // Time shares up to the split point, then its learned density, which changes after segment phaseSeq - 1.
+      const c0 = useSplit ? cs : cf;
+      const k0 = useSplit ? w.splitSeq : fromSeq;
+      const p = w.phaseSeq;
+      const cp = w.cumAtPhase;
+      for (let i = 0; i < D; i++) {
+        let v = useSplit ? cumDiff(cs, cf, i, D) : 0;
+        if (p > 0 && p - 1 > k0) v += d * cumDiff(cp!, c0, 6 * D + i, D) + w.densityAfter * cumDiff(ct, cp, 6 * D + i, D);
+        else v += (p > 0 ? w.densityAfter : d) * cumDiff(ct, c0, 6 * D + i, D);
+        out[i] = v + cumDiff(ct, c0, 8 * D + i, D);
+      }
+    } else if (!w.known) for (let i = 0; i < D; i++) out[i] = cumDiff(ct, cf, i, D);
+    else if (useSplit) {
+      for (let i = 0; i < D; i++) out[i] = cumDiff(cs, cf, i, D) + d * cumDiff(ct, cs, 2 * D + i, D) + cumDiff(ct, cs, 4 * D + i, D);
+    } else {
+      for (let i = 0; i < D; i++) out[i] = d * cumDiff(ct, cf, 2 * D + i, D) + cumDiff(ct, cf, 4 * D + i, D);
+    }
+  }
+
+  private activeFinal(w: Win): void {
+    const P = this.P;
+    const act = P.takeVec();
+    if (w.hasFirst && w.hasLast) {
+      const early = w.emitted && w.cumAtGiven !== undefined;
+      this.winEnergy(w, early ? w.cumAtGiven : w.cumAtStart, early ? w.givenSeq : w.fromSeq, act);
+    }
+    P.dropSnap(w.cumAtStart);
+    P.dropSnap(w.cumAtGiven);
+    P.dropSnap(w.cumAtSplit);
+    P.dropSnap(w.cumAtPhase);
+    w.cumAtStart = undefined;
+    w.cumAtGiven = undefined;
+    w.cumAtSplit = undefined;
+    w.cumAtPhase = undefined;
+    this.ctx.activeFinal(P, w, act);
+  }
+}

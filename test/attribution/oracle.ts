@@ -1,0 +1,121 @@
+/**
+ * The brute-force reference for attribution: every piece between consecutive cut points (each window's
+ * start and end, clamped to what the timeline retained), its pool energy read from the timeline, split
+ * over the windows active in it by the named policy's rule (docs/design.md, "Attribution"). Slow and
+ * obvious on purpose: the ledger must agree with it for every policy, whatever its data structures.
+ *
+ * A policy is known here by name; a new split policy adds its rule to ORACLE_RULES (a weight density per
+ * window and piece, or undefined for "time share"), and every property test that uses the oracle then
+ * checks it.
+ */
+import type { EnergyTimeline } from '../../src/energy/types.js';
+
+export interface OracleWindow {
+  id: string;
+  pool: string;
+  start: number;
+  end: number;
+  prompt: number | undefined;
+  completion: number | undefined;
+  model?: string;
+  /** A streamed request: its first byte ends its prefill. */
+  stream?: boolean;
+  firstByte?: number;
+}
+
+export interface OracleOptions {
+  promptTokenWeight: number;
+  /** `learned`: fixed J per token by model (the learner's priors, with learning kept from taking over). */
+  costs?: Readonly<Record<string, { promptJ: number; completionJ: number }>>;
+}
+
+/**
+ * A policy's rule: window w's weight class and density in the piece [a, b], or undefined when w takes
+ * the time share (E / n). In a piece, the windows of the highest class present share E × k / n in
+ * proportion to their densities (k of them; if their densities sum to 0, E / n each); every other window
+ * takes E / n.
+ */
+export type OracleRule = (w: OracleWindow, a: number, b: number, o: OracleOptions) => { cls: number; d: number } | undefined;
+
+const tokensRule: OracleRule = (w, _a, _b, o) =>
+  w.prompt !== undefined || w.completion !== undefined
+    ? { cls: 1, d: (o.promptTokenWeight * (w.prompt ?? 0) + (w.completion ?? 0)) / (w.end - w.start) }
+    : undefined;
+
+export const ORACLE_RULES: Readonly<Record<string, OracleRule>> = {
+  time: () => undefined,
+  tokens: tokensRule,
+  // Learned power by phase for models with costs; the others fall back to `tokens` (class 1).
+  learned: (w, a, b, o) => {
+    const c = w.model === undefined ? undefined : o.costs?.[w.model];
+    if (c === undefined || (w.prompt === undefined && w.completion === undefined)) return tokensRule(w, a, b, o);
+    const pre = c.promptJ * (w.prompt ?? 0);
+    const dec = c.completionJ * (w.completion ?? 0);
+    const fb = w.firstByte;
+    if (w.stream && fb !== undefined && fb > w.start && fb < w.end) {
+      return { cls: 2, d: b <= fb ? pre / (fb - w.start) : dec / (w.end - fb) };
+    }
+    return { cls: 2, d: (pre + dec) / (w.end - w.start) };
+  },
+};
+
+export function oracleRule(policy: string): OracleRule {
+  const rule = ORACLE_RULES[policy];
+  if (rule === undefined) throw new Error(`the oracle has no rule for policy "${policy}": add it to ORACLE_RULES`);
+  return rule;
+}
+
+/**
+ * Each window's active energy (J, idle share excluded) under `policy`, over [the pool's retained start,
+ * processedUntilMs[pool]].
+ */
+export function referenceActiveJ(
+  policy: string,
+  o: OracleOptions,
+  timeline: EnergyTimeline,
+  pools: Readonly<Record<string, readonly string[]>>,
+  processedUntilMs: Readonly<Record<string, number>>,
+  wins: readonly OracleWindow[],
+): Map<string, number> {
+  const rule = oracleRule(policy);
+  const out = new Map<string, number>();
+  for (const [pool, ids] of Object.entries(pools)) {
+    const from = Math.max(...ids.map((id) => timeline.series(id)!.retainedFromMs()!));
+    const until = processedUntilMs[pool]!;
+    const ws = wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
+    // First bytes cut too: a learned window's density changes there (a cut elsewhere changes nothing).
+    const phases = wins.filter((w) => w.pool === pool && w.stream && w.firstByte !== undefined).map((w) => w.firstByte!);
+    const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e]), ...phases])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
+    for (const x of ws) out.set(x.w.id, 0);
+    // Sweep: windows enter the active set at their start cut and leave at their end cut.
+    const byStart = [...ws].filter((x) => x.e > x.s).sort((a, b) => a.s - b.s);
+    const active = new Set<(typeof ws)[number]>();
+    let next = 0;
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const a = cuts[i]!;
+      const b = cuts[i + 1]!;
+      while (next < byStart.length && byStart[next]!.s <= a) active.add(byStart[next++]!);
+      for (const x of active) if (x.e <= a) active.delete(x);
+      if (active.size === 0) continue;
+      let E = 0;
+      for (const id of ids) E += timeline.energyBetween(id, a, b)!;
+      const n = active.size;
+      const d = new Map<OracleWindow, { cls: number; d: number } | undefined>();
+      let top = 0;
+      for (const { w } of active) {
+        const v = rule(w, a, b, o);
+        d.set(w, v);
+        if (v !== undefined && v.cls > top) top = v.cls;
+      }
+      let k = 0;
+      let K = 0;
+      for (const v of d.values()) if (v !== undefined && v.cls === top) { k++; K += v.d; }
+      for (const { w } of active) {
+        const v = d.get(w);
+        const share = v === undefined || v.cls !== top || !(K > 0) ? E / n : (E * k * v.d) / (n * K);
+        out.set(w.id, out.get(w.id)! + share);
+      }
+    }
+  }
+  return out;
+}

@@ -101,7 +101,7 @@ export function createMetricsCatalogue(opts: {
   // scrapes (recomputing it each time would jitter by the clocks' drift).
   const wallOffsetMs = toWallMs(clock, 0);
   // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
-  const registry = new Registry() as Registry<RegistryContentType>;
+  const registry = new Registry<RegistryContentType>();
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({

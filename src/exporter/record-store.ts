@@ -162,7 +162,7 @@ export function createRecordStore(opts: {
   tenantKey: (tenant: string | null) => string;
   sinceIso: string;
 }): RecordStore {
-  const ring: (RequestRecord | undefined)[] = new Array(opts.keep);
+  const ring = new Array<RequestRecord | undefined>(opts.keep);
   let next = 0;
   let count = 0;
   const perModel = new Map<string, Acc>();

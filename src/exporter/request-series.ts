@@ -114,9 +114,9 @@ export function createRequestSeries(bounds: HistogramBounds): RequestSeries {
 
   const triple = (pool: string, model: string, tenant: string): TripleSeries => {
     let byModel = byPool.get(pool);
-    if (byModel === undefined) byPool.set(pool, (byModel = new Map()));
+    if (byModel === undefined) byPool.set(pool, (byModel = new Map<string, Map<string, TripleSeries>>()));
     let tenants = byModel.get(model);
-    if (tenants === undefined) byModel.set(model, (tenants = new Map()));
+    if (tenants === undefined) byModel.set(model, (tenants = new Map<string, TripleSeries>()));
     let t = tenants.get(tenant);
     if (t === undefined) {
       t = {

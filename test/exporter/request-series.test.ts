@@ -13,7 +13,7 @@ import type { RequestRecord } from '../../src/exporter/record.js';
  * prom-client). The catalogue must render the same series with the same values.
  */
 function referenceRegistry(models: LabelBounder, tenants: LabelBounder) {
-  const registry = new Registry() as Registry<RegistryContentType>;
+  const registry = new Registry<RegistryContentType>();
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   const requests = new Counter({ name: 'inferwatt_requests_total', help: 'h', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry] });
   const hist = (name: string, buckets: readonly number[]) => new Histogram({ name, help: 'h', labelNames: ['model'], buckets: [...buckets], registers: [registry], enableExemplars: true });

@@ -1,6 +1,6 @@
 /**
  * The proxy, side by side in one run (issue 3, bench items a–d): direct to a local upstream, through a
- * bare Node proxy (bare-proxy.ts: node:http piping with keep-alive, the reference for what any Node
+ * bare Node proxy (bare-proxy.mjs: node:http piping with keep-alive, the reference for what any Node
  * proxy can do), through inferwatt's proxy (createProxy, taps on, a counting tracker: the ledger's own
  * cost is bench/ledger.bench.ts), and through nginx when `nginx` is on PATH.
  *
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createBareProxy } from './bare-proxy.js';
+import { createBareProxy } from './bare-proxy.mjs';
 import { createSystemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { createProxy, listenProxy } from '../../src/proxy/app.js';

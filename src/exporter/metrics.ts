@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
-import type { LedgerStats, Outcome } from '../attribution/types.js';
+import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import type { LedgerStats } from '../attribution/types.js';
 import { type Clock, toWallMs } from '../core/clock.js';
 import { OUTCOMES } from '../attribution/types.js';
 import { UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from '../proxy/forward.js';
@@ -9,6 +9,8 @@ import type { SensorHealth, SensorName } from '../sensors/types.js';
 import { SENSOR_ERROR_REASONS } from '../sensors/types.js';
 import { admitsLabels, UNKNOWN_LABEL, type LabelBounder } from './label-bounder.js';
 import type { RequestRecord } from './record.js';
+import { createRequestSeries } from './request-series.js';
+import { registerSeriesHistogram } from './series-histogram.js';
 import { registerSelfMetrics, type ProxySelfStats } from './self-metrics.js';
 import { registerTokenCostMetrics } from './token-cost-metrics.js';
 import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
@@ -16,7 +18,8 @@ import type { PoolCostReport } from '../attribution/learn/pool-learner.js';
 /**
  * The metric catalogue (docs/design.md, the external contract), in one place, on our own registry. Device and sensor metrics are
  * read from snapshots at scrape time (a scrape never reads a sensor); request metrics are updated
- * when a record is final. Base units; liters are said in HELP.
+ * when a record is final, into plain numbers (request-series.ts) that the collectors read at scrape time.
+ * Base units; liters are said in HELP.
  *
  * Labels of the per-request counters: `model` and `tenant` (issue 3 item 4),
  * both bounded (label-bounder.ts), and `pool` (the upstream's name, one of the configured upstreams, so
@@ -74,6 +77,9 @@ const CO2E_BUCKETS_G = logBuckets(1e-6, 10 ** (1 / 2), 17);
 // Liters per query: ~1e-6 L (1 J, low WUE) to ~0.1 L.
 const WATER_BUCKETS_L = logBuckets(1e-7, 10 ** (1 / 2), 15);
 
+/** The bucket bounds of the per-request histograms (exported for the tests' reference model). */
+export const REQUEST_HISTOGRAM_BUCKETS = { energyJ: ENERGY_BUCKETS_J, co2eGrams: CO2E_BUCKETS_G, waterLiters: WATER_BUCKETS_L } as const;
+
 function logBuckets(start: number, factor: number, count: number): number[] {
   const out: number[] = [];
   for (let i = 0, v = start; i < count; i++, v *= factor) out.push(Number(v.toPrecision(3)));
@@ -88,13 +94,14 @@ export function createMetricsCatalogue(opts: {
 }): MetricsCatalogue {
   const { sources, models, tenants, clock } = opts;
   const pools = opts.pools?.length ? opts.pools : ['default'];
-  // (pool, model, tenant) triples whose outcome series exist; bounded by the configuration and the two bounders.
-  const seenPairs = new Map<string, Set<string>>();
+  // (pool, model, tenant) triples and models, bounded by the configuration and the two bounders; a
+  // record's values go there.
+  const series = createRequestSeries(REQUEST_HISTOGRAM_BUCKETS);
   // Monotonic → Unix time with one offset taken at start, so a sample's timestamp never moves between
   // scrapes (recomputing it each time would jitter by the clocks' drift).
   const wallOffsetMs = toWallMs(clock, 0);
   // Created as OpenMetrics so histograms may hold exemplars; render() picks the format per scrape.
-  const registry = new Registry() as Registry<RegistryContentType>;
+  const registry = new Registry<RegistryContentType>();
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
 
   new Gauge({
@@ -126,12 +133,37 @@ export function createMetricsCatalogue(opts: {
     },
   });
 
-  const requests = new Counter({ name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant, pool and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry] });
-  const energyHist = new Histogram({ name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', labelNames: ['model'], buckets: ENERGY_BUCKETS_J, registers: [registry], enableExemplars: true });
-  const co2eHist = new Histogram({ name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', labelNames: ['model'], buckets: CO2E_BUCKETS_G, registers: [registry], enableExemplars: true });
-  const waterHist = new Histogram({ name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', labelNames: ['model'], buckets: WATER_BUCKETS_L, registers: [registry], enableExemplars: true });
-  const tokens = new Counter({ name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant, pool and type (prompt, completion).', labelNames: ['model', 'tenant', 'pool', 'type'], registers: [registry] });
-  const attributed = new Counter({ name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
+  // The per-request series, copied from `series` at each scrape (reset, then every series in creation order).
+  new Counter({
+    name: 'inferwatt_requests_total', help: 'Requests that went through the proxy, by model, tenant, pool and outcome.', labelNames: ['model', 'tenant', 'pool', 'outcome'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) for (const o of OUTCOMES) this.inc(t.outcomeLabels[o], t.requests[o]); },
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_energy_joules', help: 'Energy attributed to each request, joules.', buckets: ENERGY_BUCKETS_J,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.energyJ })),
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_co2e_grams', help: 'Operational CO2e of each request, grams (location-based).', buckets: CO2E_BUCKETS_G,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.co2eGrams })),
+  });
+  registerSeriesHistogram(registry, {
+    name: 'inferwatt_request_water_liters', help: 'Water of each request (on-site plus off-site), liters.', buckets: WATER_BUCKETS_L,
+    series: () => [...series.models()].map((m) => ({ labels: m.labels, histogram: m.waterLiters })),
+  });
+  new Counter({
+    name: 'inferwatt_tokens_total', help: 'Tokens reported by the inference server, by model, tenant, pool and type (prompt, completion).', labelNames: ['model', 'tenant', 'pool', 'type'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of series.triples()) {
+        if (t.promptSeen) this.inc({ model: t.model, tenant: t.tenant, pool: t.pool, type: 'prompt' }, t.promptTokens);
+        if (t.completionSeen) this.inc({ model: t.model, tenant: t.tenant, pool: t.pool, type: 'completion' }, t.completionTokens);
+      }
+    },
+  });
+  new Counter({
+    name: 'inferwatt_attributed_energy_joules_total', help: 'Energy attributed to finished requests, joules.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.energyJ); },
+  });
   new Counter({
     name: 'inferwatt_unattributed_energy_joules_total', help: 'Measured energy not attributed to any request (idle), joules.', registers: [registry],
     collect() {
@@ -141,8 +173,14 @@ export function createMetricsCatalogue(opts: {
       this.inc(Number.isFinite(j) && j > 0 ? j : 0);
     },
   });
-  const co2e = new Counter({ name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
-  const water = new Counter({ name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant', 'pool'], registers: [registry] });
+  new Counter({
+    name: 'inferwatt_co2e_grams_total', help: 'Operational CO2e of finished requests, grams.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.co2eGrams); },
+  });
+  new Counter({
+    name: 'inferwatt_water_liters_total', help: 'Water of finished requests (on-site plus off-site), liters.', labelNames: ['model', 'tenant', 'pool'], registers: [registry],
+    collect() { this.reset(); for (const t of series.triples()) if (t.recorded) this.inc(t.labels, t.waterLiters); },
+  });
   new Gauge({
     name: 'inferwatt_in_flight_requests', help: 'Requests currently in flight through the proxy.', registers: [registry],
     collect() { this.set(sources.inFlight()); },
@@ -237,16 +275,7 @@ export function createMetricsCatalogue(opts: {
   // for each allow-listed tenant, or else for `unknown` (no tenant header: the tenant of every request
   // where no tenants are configured). Other pairs get theirs at their first record.
   const startTenants = tenants.allowList().length ? tenants.allowList() : [UNKNOWN_LABEL];
-  for (const pool of pools) for (const model of models.allowList()) for (const tenant of startTenants) ensurePair(pool, model, tenant);
-
-  function ensurePair(pool: string, model: string, tenant: string): void {
-    const key = `${pool}\u0000${model}`;
-    let ts = seenPairs.get(key);
-    if (!ts) seenPairs.set(key, (ts = new Set()));
-    if (ts.has(tenant)) return;
-    ts.add(tenant);
-    for (const o of OUTCOMES) requests.inc({ model, tenant, pool, outcome: o }, 0);
-  }
+  for (const pool of pools) for (const model of models.allowList()) for (const tenant of startTenants) series.triple(pool, model, tenant);
 
   // In OpenMetrics mode prom-client strips `_total` from counter names in place; we restore them after.
   const counterNames = new Map(registry.getMetricsAsArray().map((m) => [m, (m as unknown as { name: string }).name]));
@@ -260,22 +289,9 @@ export function createMetricsCatalogue(opts: {
         models.admit(rec.model);
         tenants.admit(rec.tenant);
       }
-      const model = models.label(rec.model);
-      const tenant = tenants.label(rec.tenant);
-      const pool = rec.pool;
-      ensurePair(pool, model, tenant);
-      const outcome: Outcome = rec.outcome;
-      requests.inc({ model, tenant, pool, outcome });
-      // The exemplar carries the request id (never a label): Grafana links a bucket to /api/requests/:id.
-      const ex = { request_id: rec.id } as unknown as Record<'model', string>;
-      energyHist.observe({ labels: { model }, value: rec.energyJ.total, exemplarLabels: ex });
-      co2eHist.observe({ labels: { model }, value: rec.co2eGrams, exemplarLabels: ex });
-      waterHist.observe({ labels: { model }, value: rec.waterLiters.total, exemplarLabels: ex });
-      if (rec.promptTokens !== null) tokens.inc({ model, tenant, pool, type: 'prompt' }, rec.promptTokens);
-      if (rec.completionTokens !== null) tokens.inc({ model, tenant, pool, type: 'completion' }, rec.completionTokens);
-      attributed.inc({ model, tenant, pool }, rec.energyJ.total);
-      co2e.inc({ model, tenant, pool }, rec.co2eGrams);
-      water.inc({ model, tenant, pool }, rec.waterLiters.total);
+      // The histograms' exemplars carry the request id (never a label): Grafana links a bucket to
+      // /api/requests/:id. Each bucket keeps its latest one, stamped now.
+      series.observe(rec.pool, models.label(rec.model), tenants.label(rec.tenant), rec, wallOffsetMs + clock.nowMs());
     },
     upstreamError(reason) { upstreamErrors.inc({ reason }); },
     connectionDropped() { dropped.inc(); },

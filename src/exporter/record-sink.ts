@@ -2,10 +2,9 @@ import type { AttributedRequest } from '../attribution/types.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestNotes } from '../core/request-notes.js';
-import { computeImpacts, toRecordFactors } from '../impacts/convert.js';
 import type { Factors } from '../impacts/types.js';
 import type { MetricsCatalogue } from './metrics.js';
-import { toRecord, type RequestRecord } from './record.js';
+import { createRecordBuilder, type RequestRecord } from './record.js';
 import type { RecordStore } from './record-store.js';
 
 /**
@@ -21,10 +20,10 @@ export function createRecordSink(deps: {
   onRecord?: ((rec: RequestRecord) => void) | undefined;
   logger: Logger;
 }): (a: AttributedRequest) => void {
+  const buildRecord = createRecordBuilder();
   return (a) => {
     try {
-      const f = deps.factors();
-      const rec = toRecord(a, computeImpacts(a.energyJ.total, f), toRecordFactors(f), deps.notes.take(a.id));
+      const rec = buildRecord(a, deps.factors(), deps.notes.take(a.id));
       // The catalogue first: it gives the record's model and tenant their label slots if the upstream
       // served it (label-bounder.ts), and the store's summary keys are the same labels.
       deps.metrics.observeRecord(rec);

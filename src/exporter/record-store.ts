@@ -7,6 +7,13 @@ import type { RequestRecord } from './record.js';
 /**
  * Recent records in memory (a bounded ring, for /api/requests), running per-model totals (for
  * /api/summary, over every record since start, not only the retained ones) and an optional JSONL file.
+ *
+ * Per record (hot path: the ledger finalises records in bursts, one per sensor sample) the store writes
+ * one ring slot and three accumulators, and appends the JSON line to a batch that goes to the file once
+ * the burst is over (setImmediate) or when it reaches FLUSH_BYTES. `get(id)` scans the ring instead of
+ * keeping an id → record Map: a Map that gains and loses an entry per request churns its tables, which
+ * V8 then keeps alive through scavenges with the records they point at (the problem core/slots.ts
+ * describes), and a lookup by id is an API call, not a per-request operation.
  */
 export interface ModelSummary {
   model: string;
@@ -117,6 +124,9 @@ interface Acc {
   /** Complete requests with token counts, for the per-token means. */ withTokens: Sums; requestsWithTokens: number;
   promptTokens: number; completionTokens: number;
 }
+/** A batch of JSON lines is written when it reaches this many characters (~64 KiB), else after the burst. */
+const FLUSH_BYTES = 64 * 1024;
+
 const sums = (): Sums => ({ energyJ: 0, co2eGrams: 0, waterLiters: 0 });
 const emptyAcc = (): Acc => ({ requests: 0, incompleteRequests: 0, all: sums(), complete: sums(), completeRequests: 0, withTokens: sums(), requestsWithTokens: 0, promptTokens: 0, completionTokens: 0 });
 const add = (s: Sums, r: RequestRecord) => { s.energyJ += r.energyJ.total; s.co2eGrams += r.co2eGrams; s.waterLiters += r.waterLiters.total; };
@@ -152,16 +162,32 @@ export function createRecordStore(opts: {
   tenantKey: (tenant: string | null) => string;
   sinceIso: string;
 }): RecordStore {
-  const ring: (RequestRecord | undefined)[] = new Array(opts.keep);
+  const ring = new Array<RequestRecord | undefined>(opts.keep);
   let next = 0;
   let count = 0;
-  const byId = new Map<string, RequestRecord>();
   const perModel = new Map<string, Acc>();
   const perTenant = new Map<string, Acc>();
   const total = emptyAcc();
   let out: WriteStream | undefined;
   let writeFailed: string | undefined;
   let writeErrors = 0;
+  // JSON lines not yet handed to the stream (one write per burst of records instead of one per record),
+  // and the records handed to it whose write has not completed: lost, and counted, if the stream fails.
+  let batch = '';
+  let batchRecords = 0;
+  let unconfirmed = 0;
+  let flushQueued = false;
+  const flush = () => {
+    flushQueued = false;
+    if (batchRecords === 0) return;
+    const n = batchRecords;
+    if (out && writeFailed === undefined) {
+      unconfirmed += n;
+      out.write(batch, (err) => { if (!err) unconfirmed -= n; });
+    } else if (out) writeErrors += n;
+    batch = '';
+    batchRecords = 0;
+  };
 
   if (opts.file) {
     const fd = openRecordsFile(opts.file);
@@ -172,8 +198,9 @@ export function createRecordStore(opts: {
       throw err;
     }
     out.on('error', (err) => {
-      // The stream is destroyed: the record being written is lost, and so is every later one (counted in add).
-      writeErrors += 1;
+      // The stream is destroyed: the records being written are lost, and so is every later one (counted in flush).
+      writeErrors += unconfirmed;
+      unconfirmed = 0;
       writeFailed = `records file ${opts.file} cannot be written: ${errnoCode(err) ?? errorMessage(err)}; records are kept in memory only until restart`;
       opts.logger.rateLimited('error', 'records-file', `${writeFailed} (${errorMessage(err)})`);
     });
@@ -198,12 +225,9 @@ export function createRecordStore(opts: {
 
   return {
     add(rec) {
-      const evicted = ring[next];
-      if (evicted) byId.delete(evicted.id);
       ring[next] = rec;
       next = (next + 1) % opts.keep;
       count = Math.min(count + 1, opts.keep);
-      byId.set(rec.id, rec);
       const key = opts.modelKey(rec.model);
       let acc = perModel.get(key);
       if (!acc) perModel.set(key, (acc = emptyAcc()));
@@ -213,10 +237,24 @@ export function createRecordStore(opts: {
       if (!tacc) perTenant.set(tkey, (tacc = emptyAcc()));
       accumulate(tacc, rec);
       accumulate(total, rec);
-      if (out && writeFailed === undefined) out.write(JSON.stringify(rec) + '\n');
-      else if (out) writeErrors += 1;
+      if (out && writeFailed === undefined) {
+        batch += JSON.stringify(rec) + '\n';
+        batchRecords += 1;
+        if (batch.length >= FLUSH_BYTES) flush();
+        else if (!flushQueued) {
+          flushQueued = true;
+          setImmediate(flush);
+        }
+      } else if (out) writeErrors += 1;
     },
-    get: (id) => byId.get(id),
+    get(id) {
+      // newest first, as list(): an id is unique, so the first match is the one
+      for (let i = 1; i <= count; i++) {
+        const r = ring[(next - i + opts.keep) % opts.keep];
+        if (r !== undefined && r.id === id) return r;
+      }
+      return undefined;
+    },
     list(limit) {
       const n = Math.max(0, Math.min(limit, count));
       const res: RequestRecord[] = [];
@@ -237,6 +275,7 @@ export function createRecordStore(opts: {
     },
     fileHealth: () => ({ writeErrors, problem: writeFailed }),
     close() {
+      flush();
       return new Promise((resolve) => {
         if (!out) return resolve();
         const s = out;

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { createCpuLoadReader } from './cpu-load.js';
 import { lookupCpuTdp } from './cpu-tdp.js';
 import { createHealthTracker } from './health.js';
 import type { DeviceInfo, ProbeResult, Reading, Sensor } from './types.js';
@@ -8,7 +9,7 @@ import type { DeviceInfo, ProbeResult, Reading, Sensor } from './types.js';
 /**
  * Fallback CPU power where RAPL is absent (VMs, containers, non-x86): a linear model of CPU load,
  *
- *   P = N × (idle + (max − idle) × load),   load ∈ [0, 1] from systeminformation currentLoad,
+ *   P = N × (idle + (max − idle) × load),   load ∈ [0, 1] from /proc/stat (cpu-load.ts),
  *
  * with either N = sockets, max = the CPU's TDP (configured `tdpW`, or looked up in cpu-tdp.ts) and
  * idle = idleFraction × TDP; or, for an unknown CPU or a VM, N = logical CPUs and Cloud Carbon Footprint's
@@ -54,7 +55,7 @@ export interface EstimateProbeOptions {
   cpuModel?: string;
   /** Socket count; default from systeminformation. */
   sockets?: number;
-  /** CPU load in [0, 1]; default systeminformation currentLoad() / 100. */
+  /** CPU load in [0, 1] since the previous call; default cpu-load.ts (/proc/stat, else os.cpus()). */
   load?: () => Promise<number>;
   /** Idle power as a fraction of TDP; default 0.1. */
   idleFraction?: number;
@@ -114,14 +115,9 @@ async function systemCpuInfo(): Promise<CpuInfo> {
   };
 }
 
-async function systemLoad(): Promise<number> {
-  const si = await import('systeminformation');
-  return (await si.currentLoad()).currentLoad / 100;
-}
-
 export async function probeEstimate(opts: EstimateProbeOptions): Promise<ProbeResult> {
   const log = opts.logger.child('estimate');
-  const load = opts.load ?? systemLoad;
+  const load = opts.load ?? createCpuLoadReader({ nowMs: () => opts.clock.nowMs() });
   let info: CpuInfo;
   try {
     info = await (opts.cpuInfo ?? systemCpuInfo)();

@@ -91,4 +91,30 @@ describe('record store', () => {
     expect(lines.map((l) => l.id)).toEqual(['1', '2']);
     expect(lines[1].model).toBeNull();
   });
+
+  it('writes the file in batches: every record, in order, each line JSON.stringify of the record, across bursts and past the batch bound', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'inferwatt-rec-')), 'records.jsonl');
+    const s = store(100, file);
+    const all: RequestRecord[] = [];
+    // a burst of 300 records (past the 64 KiB batch bound: ~400 B each), then two more bursts after turns of the event loop
+    for (const burst of [300, 5, 1]) {
+      for (let i = 0; i < burst; i++) {
+        const r = rec(`b${all.length}`, i % 2 ? 'a' : null, all.length + 0.125, i, null, i % 3 ? 't' : null);
+        all.push(r);
+        s.add(r);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await s.close();
+    expect(readFileSync(file, 'utf8')).toBe(all.map((r) => JSON.stringify(r) + '\n').join(''));
+  });
+
+  it('finds a retained record by id after the ring has wrapped, newest first', () => {
+    const s = store(4);
+    for (let i = 0; i < 10; i++) s.add(rec(`r${i}`, 'a', i, 1, 1));
+    expect(s.get('r9')?.energyJ.total).toBe(9);
+    expect(s.get('r6')?.energyJ.total).toBe(6);
+    expect(s.get('r5')).toBeUndefined();
+    expect(store(4).get('r0')).toBeUndefined();
+  });
 });

@@ -85,7 +85,7 @@ describe('estimate sensor, fed by an injected load and a fake clock', () => {
     expect(b.ok).toBe(false);
   });
 
-  it('with the default systeminformation load and CPU info on this machine: a finite, positive power', async () => {
+  it('with the default load (/proc/stat) and CPU info on this machine: a finite, positive power', async () => {
     const r = await probeEstimate({ clock: createFakeClock(), logger: silentLogger });
     expect(r.ok).toBe(true);
     if (!r.ok) return;

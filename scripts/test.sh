@@ -11,6 +11,9 @@ if [ -f scripts/install-chromium.sh ]; then bash scripts/install-chromium.sh; fi
 bash scripts/install-engine.sh
 npm run build
 npm run typecheck
+# typescript-eslint's type-checked rules (eslint.config.mjs) and unused files, exports and dependencies (knip.json).
+npm run lint
+npm run knip
 mkdir -p .tmp
 # The main suite, then the tests that measure energy through the host's CPU load, alone (test/quiet/).
 # Both always run; the script fails if either did.

@@ -117,7 +117,7 @@ async function systemCpuInfo(): Promise<CpuInfo> {
 
 export async function probeEstimate(opts: EstimateProbeOptions): Promise<ProbeResult> {
   const log = opts.logger.child('estimate');
-  const load = opts.load ?? createCpuLoadReader({ nowMs: () => opts.clock.nowMs() });
+  const load = opts.load ?? createCpuLoadReader();
   let info: CpuInfo;
   try {
     info = await (opts.cpuInfo ?? systemCpuInfo)();

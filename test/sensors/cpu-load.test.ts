@@ -19,8 +19,7 @@ describe('CPU load from /proc/stat (estimate sensor)', () => {
   it('gives the busy share of the ticks between two reads, and repeats it when no tick passed', async () => {
     const texts = [STAT_EARLIER, STAT_EARLIER, STAT_A, STAT_B, STAT_B];
     let i = 0;
-    let now = 0;
-    const load = createCpuLoadReader({ readText: () => texts[Math.min(i++, texts.length - 1)]!, nowMs: () => (now += 1000) });
+    const load = createCpuLoadReader({ readText: () => texts[Math.min(i++, texts.length - 1)]! });
     // created with one read (to choose the source); the first load is since boot
     expect(await load()).toBeCloseTo((109791 + 17965 + 111) / (109791 + 17965 + 111 + 106001), 12);
     const dBusy = (112233 - 109791) + (18116 - 17965) + (112 - 111);
@@ -29,22 +28,16 @@ describe('CPU load from /proc/stat (estimate sensor)', () => {
     expect(await load()).toBe(1); // STAT_B again: no tick passed, the same value
   });
 
-  it('repeats its last value when read again within 200 ms (too few 10 ms ticks for a load), as systeminformation did', async () => {
+  it('reads anew on every call, however soon: no reading repeats an older window (that would lag power behind work)', async () => {
     const texts = [STAT_EARLIER, STAT_EARLIER, STAT_A, STAT_B];
     let i = 0;
-    let now = 0;
-    const load = createCpuLoadReader({ readText: () => texts[Math.min(i++, texts.length - 1)]!, nowMs: () => now });
-    const sinceBoot = await load();
-    now = 100;
-    expect(await load()).toBe(sinceBoot); // 100 ms later: not read
-    expect(i).toBe(2);
-    now = 200;
+    const load = createCpuLoadReader({ readText: () => texts[Math.min(i++, texts.length - 1)]! });
+    await load(); // since boot
     const dBusy = (112233 - 109791) + (18116 - 17965) + (112 - 111);
-    expect(await load()).toBeCloseTo(dBusy / (dBusy + 1), 12);
-    now = 399;
-    expect(await load()).toBeCloseTo(dBusy / (dBusy + 1), 12);
-    now = 400;
+    expect(await load()).toBeCloseTo(dBusy / (dBusy + 1), 12); // read at once, not the previous value
+    expect(i).toBe(3);
     expect(await load()).toBe(1);
+    expect(i).toBe(4);
   });
 
   it('falls back to os.cpus() where /proc/stat cannot be read', async () => {

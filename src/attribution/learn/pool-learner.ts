@@ -126,6 +126,8 @@ export class PoolLearner {
   private lastSolveMs = Number.NEGATIVE_INFINITY;
   /** Per model index, the costs the policy uses (undefined: not ready, no prior). */
   private usable: (TokenCosts | undefined)[] = [];
+  /** Per model index, whether its fit was ready at the last solve (readiness has hysteresis, see fitReady). */
+  private fitWasReady: boolean[] = [];
   private readonly priors = new Map<string, TokenCostPrior>();
   /** Per model index, forgetting-weighted sums of streamed requests' prefill and decode ms and token counts. */
   private readonly timings: ({ pMs: number; p: number; cMs: number; c: number } | undefined)[] = [];
@@ -225,7 +227,8 @@ export class PoolLearner {
   }
 
   report(): PoolCostReport {
-    this.fit.solve();
+    // What the report says is what the policy uses from now on: the costs in use follow the latest fit.
+    this.refresh();
     const se = (j: number) => { const v = this.fit.stdError(j); return Number.isFinite(v) ? v : null; };
     return {
       pool: this.P.name,
@@ -236,10 +239,10 @@ export class PoolLearner {
       skipped: this.skipped,
       models: this.names.map((model, i) => {
         const [jp, jc, jx] = [1 + PER_MODEL * i, 2 + PER_MODEL * i, 3 + PER_MODEL * i];
-        const fitted = this.fitReady(i);
+        const fitted = this.fitWasReady[i] === true;
         const prior = this.priors.get(model);
-        const use = fitted ?? (prior ? { promptJ: prior.promptJ, completionJ: prior.completionJ, cachedJ: prior.cachedJ ?? 0 } : undefined);
-        const fromFit = fitted !== undefined || prior === undefined;
+        const use = this.usable[i];
+        const fromFit = fitted || prior === undefined;
         return {
           model,
           promptJ: fromFit ? this.fit.estimate(jp) : use!.promptJ,
@@ -286,6 +289,7 @@ export class PoolLearner {
   private refresh(): void {
     this.lastSolveMs = this.clock.nowMs();
     this.fit.solve();
+    this.fitWasReady = this.names.map((_, i) => this.fitReady(i) !== undefined);
     this.usable = this.names.map((model, i) => {
       const f = this.fitReady(i);
       if (f !== undefined) return f;
@@ -294,14 +298,20 @@ export class PoolLearner {
     });
   }
 
-  /** Model i's fitted costs if they are known well enough: enough buckets, small standard errors. */
+  /**
+   * Model i's fitted costs if they are known well enough: enough buckets, small standard errors. With
+   * hysteresis: a model that was ready stays so until its errors pass 1.5 × maxUncertainty (or its
+   * buckets fall under half of minSamples), so that its records do not flip between `learned` and
+   * `tokens` while its errors hover at the bound.
+   */
   private fitReady(i: number): TokenCosts | undefined {
     const f = this.fit;
     const [jp, jc, jx] = [1 + PER_MODEL * i, 2 + PER_MODEL * i, 3 + PER_MODEL * i];
-    if (Math.max(f.samples(jp), f.samples(jc)) < this.opts.minSamples) return undefined;
+    const was = this.fitWasReady[i] === true;
+    if (Math.max(f.samples(jp), f.samples(jc)) < this.opts.minSamples * (was ? 0.5 : 1)) return undefined;
     const cc = f.estimate(jc);
     const cp = f.estimate(jp);
-    const u = this.opts.maxUncertainty;
+    const u = this.opts.maxUncertainty * (was ? 1.5 : 1);
     if (!(cc > 0) || !(f.stdError(jc) <= u * cc)) return undefined;
     // A prompt cost near 0 is known well enough when its error is small against the completion cost.
     if (!(f.stdError(jp) <= u * Math.max(cp, 0.1 * cc))) return undefined;

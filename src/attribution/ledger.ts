@@ -26,9 +26,9 @@ import { WindowRegistry } from './window-registry.js';
  * The attribution ledger: request windows in, per-request energy out, conserving each pool's measured
  * energy (docs/design.md, "Attribution"; docs/attribution.md for the rule, finality and cost).
  *
- * This file cuts time and keeps the windows' books: it merges each pool's window starts and ends in time
- * order, reads the pool's energy over each piece between them (pool-energy.ts), and gives it to the split
- * policy (split/) while windows are active or to the idle sink (idle/) when none is. A window whose active
+ * This file keeps the windows' books and drives the pools: each pool (pool-state.ts) merges its window
+ * starts and ends in time order, reads its energy over each piece between them (pool-energy.ts), and gives
+ * it to the split policy (split/) while windows are active or to the idle sink (idle/) when none is. A window whose active
  * energy the policy has finished goes to the idle sink, which gives its record (record.ts) now or, under
  * `amortize`, with its idle share later. Records are delivered when the call that made them returns, so
  * listeners never run inside the ledger. Windows the sensors lag behind by more than `lagBoundMs` are
@@ -127,66 +127,19 @@ export function createLedger(opts: LedgerOptions): Ledger {
     emit(w, false, undefined);
   };
 
-  /** Merges the pool's starts, ends (and first bytes, under a policy with phases) up to `target` in time order, cutting a piece before each. */
-  const processTo = (P: PoolState, target: number): void => {
-    P.energy!.load(P.cursor, target);
-    const sq = P.startQ;
-    const eq = P.endQ;
-    const pq = P.phaseQ;
-    for (;;) {
-      let s0 = sq.peek();
-      let e0 = eq.peek();
-      let p0 = pq.peek();
-      if (s0 !== undefined && !(s0.startMs <= target)) s0 = undefined;
-      if (e0 !== undefined && !(e0.endMs <= target)) e0 = undefined;
-      if (p0 !== undefined && !(p0.firstByteMs! <= target)) p0 = undefined;
-      // Earliest first; at equal times, in the order the ledger received them.
-      let kind: 0 | 1 | 2; // start, end, first byte
-      let w: Win;
-      let t: number;
-      if (s0 === undefined) {
-        if (e0 === undefined) { if (p0 === undefined) break; kind = 2; w = p0; t = p0.firstByteMs!; }
-        else { kind = 1; w = e0; t = e0.endMs; }
-      } else if (e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endOrder < s0.startOrder))) {
-        kind = 1; w = e0; t = e0.endMs;
-      } else { kind = 0; w = s0; t = s0.startMs; }
-      if (p0 !== undefined && kind !== 2 && (p0.firstByteMs! < t || (p0.firstByteMs === t && p0.phaseOrder < (kind === 0 ? w.startOrder : w.endOrder)))) {
-        kind = 2; w = p0; t = p0.firstByteMs!;
-      }
-      if (kind === 0) sq.pop();
-      else if (kind === 1) eq.pop();
-      else pq.pop();
-      if (t < P.cursor) {
-        t = P.cursor;
-        books.lateEvents++;
-        if (kind === 0) w.late = true;
-        log.rateLimited('warn', 'late', 'window event older than the processed range; clamped', { pool: P.name });
-      }
-      P.advanceTo(t);
-      if (kind === 1) P.applyEnd(w);
-      else if (kind === 0) P.applyStart(w);
-      else if (w.inActive) P.split.phase!(w);
-    }
-    sq.compact();
-    eq.compact();
-    pq.compact();
-    P.advanceTo(target);
-    P.split.settle(false);
-  };
-
   const advancePool = (P: PoolState): void => {
     P.pruneEvents(maxHeld);
     if (!P.started && !P.tryStart(timeline, split.integralsPerDevice, books, log)) return;
     P.energy!.recover(P.cursor, P.measured);
     const covered = timeline.coveredUntilMs(P.ids);
     if (covered === undefined) return;
-    processTo(P, covered);
+    P.processTo(covered, books, log);
     // A device that stopped reporting must not stall the pool: once it is silent for staleDeviceMs, the
     // others go on. A device that only lags still holds the pool back, and its late energy is attributed.
     const staleBefore = clock.nowMs() - staleDeviceMs;
     if (covered >= staleBefore) return;
     const live = P.energy!.liveCoveredUntil(staleBefore);
-    if (live !== undefined && live > P.cursor) processTo(P, live);
+    if (live !== undefined && live > P.cursor) P.processTo(live, books, log);
   };
 
   const needsTimer = (): boolean => {

@@ -124,6 +124,56 @@ export class PoolState {
     this.pruneAt = Math.max(minPruneAt, 2 * (this.startQ.size + this.endQ.size + this.phaseQ.size));
   }
 
+  /**
+   * Merges the pool's starts, ends (and first bytes, under a policy with phases) up to `target` in time
+   * order, cutting a piece before each; an event older than the cursor is clamped to it and counted late.
+   */
+  processTo(target: number, books: Books, log: Logger): void {
+    this.energy!.load(this.cursor, target);
+    const sq = this.startQ;
+    const eq = this.endQ;
+    const pq = this.phaseQ;
+    for (;;) {
+      let s0 = sq.peek();
+      let e0 = eq.peek();
+      let p0 = pq.peek();
+      if (s0 !== undefined && !(s0.startMs <= target)) s0 = undefined;
+      if (e0 !== undefined && !(e0.endMs <= target)) e0 = undefined;
+      if (p0 !== undefined && !(p0.firstByteMs! <= target)) p0 = undefined;
+      // Earliest first; at equal times, in the order the ledger received them.
+      let kind: 0 | 1 | 2; // start, end, first byte
+      let w: Win;
+      let t: number;
+      if (s0 === undefined) {
+        if (e0 === undefined) { if (p0 === undefined) break; kind = 2; w = p0; t = p0.firstByteMs!; }
+        else { kind = 1; w = e0; t = e0.endMs; }
+      } else if (e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endOrder < s0.startOrder))) {
+        kind = 1; w = e0; t = e0.endMs;
+      } else { kind = 0; w = s0; t = s0.startMs; }
+      if (p0 !== undefined && kind !== 2 && (p0.firstByteMs! < t || (p0.firstByteMs === t && p0.phaseOrder < (kind === 0 ? w.startOrder : w.endOrder)))) {
+        kind = 2; w = p0; t = p0.firstByteMs!;
+      }
+      if (kind === 0) sq.pop();
+      else if (kind === 1) eq.pop();
+      else pq.pop();
+      if (t < this.cursor) {
+        t = this.cursor;
+        books.lateEvents++;
+        if (kind === 0) w.late = true;
+        log.rateLimited('warn', 'late', 'window event older than the processed range; clamped', { pool: this.name });
+      }
+      this.advanceTo(t);
+      if (kind === 1) this.applyEnd(w);
+      else if (kind === 0) this.applyStart(w);
+      else if (w.inActive) this.split.phase!(w);
+    }
+    sq.compact();
+    eq.compact();
+    pq.compact();
+    this.advanceTo(target);
+    this.split.settle(false);
+  }
+
   /** Processes time from the cursor to t: each piece's energy to the split policy, or to the idle sink when no window is active. */
   advanceTo(t: number): void {
     if (!(t > this.cursor)) return;

@@ -23,6 +23,9 @@ import { CostFit } from './cost-fit.js';
  * A bucket is not used when a request in it reported no token counts (its energy has no explanation) or
  * when a model beyond `maxModels` ran in it. Buckets wait at most `holdMs` for their requests to end; a
  * request longer than that takes the buckets it spans out of the fit.
+ *
+ * Over 300 lines: bucketing, readiness, priors and the saved state all index the same per-model feature
+ * columns of the fit (PER_MODEL per model after the baseline), which this file alone lays out.
  */
 export interface LearnOptions {
   /** Bucket length, ms: one equation per bucket in which a request ran. */

@@ -40,6 +40,10 @@ export interface WeightRule {
  * maxHoldMs per segment; past either, the oldest segment is split with its still-open windows counted as
  * unknown (time share). A window that ends after some of its segments were split adds its density to the
  * held rest as a difference array (O(1)) and keeps the integrals at that point (cumAtSplit).
+ *
+ * Over 300 lines on purpose: the class counts, the held segments' difference arrays and the integrals'
+ * layout are one invariant (what resolveSeg adds is what winEnergy reads); split across files, a change
+ * to one would no longer sit beside the others it must match.
  */
 export class HeldSplit implements PoolSplit {
   /** Active windows not ended yet; known ones, those of positive density, and their densities' sum; the same of learned ones. */

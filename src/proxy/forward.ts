@@ -9,11 +9,10 @@
  * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
  * a whole one).
  *
- * Upstream timeouts: `upstreamTimeoutMs` until the response headers, then `upstreamIdleTimeoutMs` between
- * bytes of the response body. Neither is a timer per request (the first was: 4 % of the agent's CPU per
- * request, docs/bench.md): for each, one sweep every quarter of it looks at the tick stamped on each
- * request in flight, at its start or by its last chunk (idle-sweep.ts), as node's own http server checks
- * its headers timeout. A timeout therefore cuts after 1 to 1.25 times its value.
+ * Upstream timeouts: `upstreamTimeoutMs` until the response headers (one timer per request), then
+ * `upstreamIdleTimeoutMs` between bytes of the response body. The idle timeout is not a timer per
+ * request, re-armed on every chunk: one sweep every quarter of it looks at the tick stamped on each
+ * response in flight by its last chunk (see `IdleSweep` below).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
@@ -66,7 +65,7 @@ export interface Forwarder {
    * a cut connection is what the client sees).
    */
   abortAll(reason?: 'shutdown'): void;
-  /** Stops the timeout sweeps. */
+  /** Stops the idle sweep. */
   stop(): void;
 }
 
@@ -128,20 +127,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       })
     : undefined;
   const stamps = idle?.stamps;
-  /** Per slot: the upstream request still waiting for its response headers, and whether the sweep cut it. */
-  const awaitingHeaders: (ClientRequest | undefined)[] = [];
-  const headersTimedOut: boolean[] = [];
-  const headerMs = opts.upstreamTimeoutMs ?? 0;
-  const headerSweep = headerMs > 0
-    ? new IdleSweep(clock, headerMs / IDLE_TICKS, (slot) => {
-        const u = awaitingHeaders[slot];
-        if (u === undefined) return;
-        awaitingHeaders[slot] = undefined;
-        headersTimedOut[slot] = true;
-        u.destroy(new Error('upstream timeout'));
-      })
-    : undefined;
-  const headerStamps = headerSweep?.stamps;
 
   const tapFailed = (err: unknown) => {
     stats.tapFailures++;
@@ -201,22 +186,15 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     let clientGone = false;
     /** Why the upstream failed this request, once it has. */
     let failure: OutcomeReason | undefined;
+    let timedOut = false;
+    let cancelTimer: (() => void) | undefined;
 
     let slot = active.add(res);
     cutReasons[slot] = undefined;
     if (stamps !== undefined) stamps[slot] = NOT_WATCHED;
-    headersTimedOut[slot] = false;
-    /** The response headers came, or the request failed or was cut: no longer timed to its headers. */
-    const headersDone = () => {
-      if (headerStamps !== undefined && slot >= 0) {
-        headerStamps[slot] = NOT_WATCHED;
-        awaitingHeaders[slot] = undefined;
-      }
-    };
     const leave = () => {
       if (slot < 0) return;
       if (stamps !== undefined) stamps[slot] = NOT_WATCHED;
-      headersDone();
       active.remove(slot);
       slot = -1;
     };
@@ -242,15 +220,16 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       return;
     }
 
-    if (headerStamps !== undefined) {
+    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
       // Time to the response headers; a stream that then takes long is not cut.
-      headerStamps[slot] = headerSweep!.tick;
-      awaitingHeaders[slot] = upReq;
+      cancelTimer = clock.setTimer(() => {
+        timedOut = true;
+        upReq.destroy(new Error('upstream timeout'));
+      }, opts.upstreamTimeoutMs);
     }
 
     const onUpstreamFailure = (err: unknown) => {
-      const timedOut = slot >= 0 && headersTimedOut[slot] === true;
-      headersDone();
+      cancelTimer?.();
       if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
       const reason = classify(err, timedOut);
       reportError(reason);
@@ -278,7 +257,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     });
 
     upReq.on('response', (r) => {
-      headersDone();
+      cancelTimer?.();
       upRes = r;
       if (clientGone) {
         r.destroy();
@@ -365,7 +344,7 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       // cancelled (the server stops generating).
       const cut = slot >= 0 ? cutReasons[slot] : undefined;
       clientGone = true;
-      headersDone();
+      cancelTimer?.();
       if (cut === 'upstream_idle_timeout') {
         reportError('timeout');
         logger.rateLimited('warn', 'upstream-idle', `upstream ${upstream.name} sent nothing for ${idleMs} ms once its response had begun; the response was cut (proxy.upstreamIdleTimeoutMs)`);
@@ -393,7 +372,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     },
     stop() {
       idle?.stop();
-      headerSweep?.stop();
     },
   };
 }

@@ -360,25 +360,21 @@ describe('proxy faults that need their own upstream', () => {
     expect(rig.tracker.windows[0]!.start.id).toBe(res.headers['x-inferwatt-request-id']);
   });
 
-  it('upstream that does not answer within upstreamTimeoutMs (fake clock): 504 JSON after 1 to 1.25 times it, counted as timeout', async () => {
+  it('upstream that does not answer within upstreamTimeoutMs (fake clock): 504 JSON, counted as timeout', async () => {
     const clock = createFakeClock();
     rig = await startRig({ upstreamTimeoutMs: 30_000, clock });
     const pending = rawRequest(rig.url, { path: '/v1/chat/completions', headers: { 'x-replay-fault': 'hang' }, body: '{}' });
     while (rig.upstream.requests.length === 0 || rig.upstream.requests[0]!.bodySha256 === '') await new Promise((r) => setImmediate(r));
-    // Never before the timeout; within 1.25 × it (one sweep every quarter of it).
     clock.advance(29_999);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setImmediate(r));
     expect(rig.errors).toEqual([]);
-    expect(rig.tracker.windows[0]!.end).toBeUndefined();
-    clock.advance(37_500 - 29_999);
+    clock.advance(1);
     const res = await pending;
     expect(res.status).toBe(504);
     expect(JSON.parse(res.body.toString())).toMatchObject({ error: { type: 'upstream_error', code: 'upstream_timeout' } });
     expect(rig.errors).toEqual(['timeout']);
     await rig.tracker.windowsEnded(1);
-    expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 504, outcome: 'error' });
-    expect(rig.tracker.windows[0]!.end!.endMs).toBeGreaterThanOrEqual(30_000);
-    expect(rig.tracker.windows[0]!.end!.endMs).toBeLessThanOrEqual(37_500);
+    expect(rig.tracker.windows[0]!.end).toMatchObject({ status: 504, outcome: 'error', endMs: 30_000 });
   });
 
   it('an upstream that sends its headers and a first event, then nothing: cut after upstreamIdleTimeoutMs of silence (fake clock); the client is cut, the window ends in error with its reason, counted as timeout', async () => {
@@ -409,48 +405,6 @@ describe('proxy faults that need their own upstream', () => {
     expect(rig.errors).toEqual(['timeout']);
     await rig.upstream.settled(1);
     expect(rig.upstream.requests[0]!.aborted).toBe(true); // the server is told to stop generating
-  });
-
-  it('upstreamTimeoutMs times the headers only: a response whose headers come in time then streams past it is not cut, and the next request in the same slot is timed afresh (fake clock)', async () => {
-    const clock = createFakeClock();
-    let clientBytes = 0;
-    let served = 0;
-    // Headers after 20 s (fake), then an event every 10 s for 60 s: 80 s in all, against a 30 s timeout.
-    const up = http.createServer((_req, res) => {
-      served++;
-      void (async () => {
-        clock.advance(20_000);
-        await new Promise((r) => setTimeout(r, 20));
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        let sent = 0;
-        for (let i = 0; i < 6; i++) {
-          const ev = `data: {"i":${i}}\n\n`;
-          res.write(ev);
-          sent += ev.length;
-          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
-          clock.advance(10_000);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        res.end();
-      })();
-    });
-    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
-    try {
-      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, upstreamTimeoutMs: 30_000, clock });
-      for (let k = 0; k < 2; k++) {
-        clientBytes = 0;
-        const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
-        expect(res.status).toBe(200);
-        expect(res.aborted).toBe(false);
-      }
-      expect(served).toBe(2);
-      expect(clock.nowMs()).toBe(160_000);
-      await rig.tracker.windowsEnded(2);
-      expect(rig.tracker.windows.map((w) => w.end?.outcome)).toEqual(['ok', 'ok']);
-      expect(rig.errors).toEqual([]);
-    } finally {
-      up.close();
-    }
   });
 
   it('a stream whose gaps are each shorter than upstreamIdleTimeoutMs is never cut, however long it runs in all (fake clock)', async () => {

@@ -407,6 +407,48 @@ describe('proxy faults that need their own upstream', () => {
     expect(rig.upstream.requests[0]!.aborted).toBe(true); // the server is told to stop generating
   });
 
+  it('upstreamTimeoutMs times the headers only: a response whose headers come in time then streams past it is not cut, and the next request is timed afresh (fake clock)', async () => {
+    const clock = createFakeClock();
+    let clientBytes = 0;
+    let served = 0;
+    // Headers after 20 s (fake), then an event every 10 s for 60 s: 80 s in all, against a 30 s timeout.
+    const up = http.createServer((_req, res) => {
+      served++;
+      void (async () => {
+        clock.advance(20_000);
+        await new Promise((r) => setTimeout(r, 20));
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let sent = 0;
+        for (let i = 0; i < 6; i++) {
+          const ev = `data: {"i":${i}}\n\n`;
+          res.write(ev);
+          sent += ev.length;
+          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
+          clock.advance(10_000);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        res.end();
+      })();
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    try {
+      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, upstreamTimeoutMs: 30_000, clock });
+      for (let k = 0; k < 2; k++) {
+        clientBytes = 0;
+        const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+        expect(res.status).toBe(200);
+        expect(res.aborted).toBe(false);
+      }
+      expect(served).toBe(2);
+      expect(clock.nowMs()).toBe(160_000);
+      await rig.tracker.windowsEnded(2);
+      expect(rig.tracker.windows.map((w) => w.end?.outcome)).toEqual(['ok', 'ok']);
+      expect(rig.errors).toEqual([]);
+    } finally {
+      up.close();
+    }
+  });
+
   it('a stream whose gaps are each shorter than upstreamIdleTimeoutMs is never cut, however long it runs in all (fake clock)', async () => {
     const clock = createFakeClock();
     let clientBytes = 0;

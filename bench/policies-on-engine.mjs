@@ -31,6 +31,8 @@ import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The same seeded PRNG as the quiet test's warm-up (the build is needed anyway: the agents run from dist/).
+import { mulberry32 } from '../dist/core/prng.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -57,18 +59,6 @@ function freePort() {
     s.once('error', fail);
     s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
   });
-}
-
-/** A seeded PRNG (mulberry32), the same warm-up on every run. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const children = [];

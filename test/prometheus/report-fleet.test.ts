@@ -159,11 +159,14 @@ describe('inferwatt report from a global Prometheus federating two cluster Prome
       for (const v of variables) if (!(await global.query(v.selector)).some((s) => s.metric[v.label])) missing.push(`${v.where}: no ${v.label} values`);
       return missing;
     };
-    // The records are evaluated every second: poll until none is empty, then state what is (or is not).
-    await waitFor('every fleet dashboard query to return data', async () => ((await emptyNow()).length ? undefined : true), 30_000, 500).catch(() => undefined);
+    const clustersNow = async () => (await global.query('sum by (cluster) (cluster_model:inferwatt_requests:rate1h)')).map((s) => s.metric.cluster).sort();
+    // The records are evaluated every second from what the last federation scrapes brought (a scrape of
+    // one cluster can come a round later than the other's, or miss one on a loaded host): poll until no
+    // query is empty and both clusters are in the fleet rules, then state what is (or is not).
+    await waitFor('every fleet dashboard query to return data, for both clusters', async () =>
+      ((await emptyNow()).length === 0 && (await clustersNow()).join() === 'eu,us' ? true : undefined), 30_000, 500).catch(() => undefined);
     const empty = await emptyNow();
     expect(empty).toEqual([]);
-    const perCluster = await global.query('sum by (cluster) (cluster_model:inferwatt_requests:rate1h)');
-    expect(perCluster.map((s) => s.metric.cluster).sort()).toEqual(['eu', 'us']);
+    expect(await clustersNow()).toEqual(['eu', 'us']);
   });
 });

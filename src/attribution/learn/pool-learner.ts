@@ -292,9 +292,11 @@ export class PoolLearner {
   private refresh(): void {
     this.lastSolveMs = this.clock.nowMs();
     this.fit.solve();
-    this.fitWasReady = this.names.map((_, i) => this.fitReady(i) !== undefined);
+    // Once per model, against the readiness of the previous solve (fitReady's hysteresis reads it).
+    const fitted = this.names.map((_, i) => this.fitReady(i));
+    this.fitWasReady = fitted.map((f) => f !== undefined);
     this.usable = this.names.map((model, i) => {
-      const f = this.fitReady(i);
+      const f = fitted[i];
       if (f !== undefined) return f;
       const p = this.priors.get(model);
       return p ? { promptJ: p.promptJ, completionJ: p.completionJ, cachedJ: p.cachedJ ?? 0 } : undefined;

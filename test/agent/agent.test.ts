@@ -6,8 +6,8 @@ import { startAgent, type Agent } from '../../src/agent.js';
 import { runProjectCommand } from '../../src/commands/project.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { DEFAULT_SIM_MODELS, startSimLlmServer, type SimLlmServer } from '../../src/demo/sim-llm-server.js';
-import type { RequestRecord } from '../../src/exporter/record.js';
 import { createPowercapTree, type PowercapTree } from '../helpers/powercap-tree.js';
+import { finalRecord } from '../helpers/records.js';
 
 /**
  * The whole agent, wired as `inferwatt run` wires it: a fake nvidia-smi replaying the recorded H100
@@ -33,15 +33,7 @@ const sample = (body: string, prefix: string): number => {
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
-async function recordOf(id: string): Promise<RequestRecord> {
-  for (let i = 0; i < 100; i++) {
-    const res = await fetch(`${agent.metricsUrl}/api/requests/${id}`);
-    if (res.status === 200) return (await res.json()) as RequestRecord;
-    expect(res.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`record ${id} never became final`);
-}
+const recordOf = (id: string) => finalRecord(agent.metricsUrl, id, { tries: 100 });
 
 beforeAll(async () => {
   tree = await createPowercapTree([{ dir: 'intel-rapl:0', name: 'package-0', energyUj: 1_000_000 }]);

@@ -12,20 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startSimLlmServer, type SimLlmServer } from '../../src/demo/sim-llm-server.js';
-import type { RequestRecord } from '../../src/exporter/record.js';
+import { finalRecord } from '../helpers/records.js';
 
 let agent: Agent;
 let sim: SimLlmServer;
 let dir: string;
 
-async function recordOf(id: string): Promise<RequestRecord> {
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${agent.metricsUrl}/api/requests/${id}`);
-    if (res.status === 200) return (await res.json()) as RequestRecord;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`record ${id} never became final`);
-}
+const recordOf = (id: string) => finalRecord(agent.metricsUrl, id);
 
 beforeAll(async () => {
   sim = await startSimLlmServer({ speedup: 8, models: [{ id: 'priced', tokensPerSecond: 200, prefillTokensPerSecond: 8000 }, { id: 'unpriced', tokensPerSecond: 200, prefillTokensPerSecond: 8000 }] });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
+import { finalRecord } from '../helpers/records.js';
 
 let agent: Agent;
 let upstream: http.Server;
@@ -44,14 +45,7 @@ afterAll(async () => {
   upstream?.close();
 });
 
-async function recordOf(id: string): Promise<RequestRecord> {
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${agent.metricsUrl}/api/requests/${id}`);
-    if (res.status === 200) return (await res.json()) as RequestRecord;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`record ${id} never became final`);
-}
+const recordOf = (id: string) => finalRecord(agent.metricsUrl, id, { intervalMs: 25 });
 
 async function post(path: string, headers: Record<string, string> = {}): Promise<{ id: string; status: number; body: string }> {
   const res = await fetch(`${agent.proxyUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"model":"m","stream":true}' });

@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import type { RequestRecord } from '../../src/exporter/record.js';
 import { ENGINE_MODEL, startEngine, type EngineProcess } from '../helpers/engine.js';
 import { renderChat } from './random-llama.mjs';
+import { finalRecord } from '../helpers/records.js';
 
 /**
  * `inferwatt run` in front of a real engine: llama.cpp (test/engine/server.mjs, the random llama) upstream,
@@ -20,15 +21,7 @@ let client: OpenAI;
 // vLLM's and llama.cpp's `ignore_eos`: exactly max_tokens are generated. Not in the openai types.
 type Extra = { ignore_eos: boolean };
 
-async function recordOf(id: string): Promise<RequestRecord> {
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${agent.metricsUrl}/api/requests/${id}`);
-    if (res.status === 200) return (await res.json()) as RequestRecord;
-    expect(res.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`record ${id} never became final`);
-}
+const recordOf = (id: string) => finalRecord(agent.metricsUrl, id);
 
 function expectEnergy(rec: RequestRecord): void {
   expect(rec.outcome).toBe('ok');

@@ -18,8 +18,8 @@ import { runCalibrateCommand, type CalibrationResult } from '../../src/commands/
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { mulberry32 } from '../../src/core/prng.js';
-import type { RequestRecord } from '../../src/exporter/record.js';
 import { ENGINE_MODEL, startEngine, type EngineProcess } from '../helpers/engine.js';
+import { finalRecord } from '../helpers/records.js';
 
 /** The estimate sensor's TDP: a round figure, so that J are easy to read; only ratios are asserted. */
 const TDP = ['--sensors', 'estimate', '--cpu-tdp-w', '100', '--cpu-interval-ms', '100'];
@@ -87,14 +87,7 @@ describe('inferwatt run --attribution learned on llama.cpp', () => {
     return res.headers.get('x-inferwatt-request-id')!;
   }
 
-  async function recordOf(id: string): Promise<RequestRecord> {
-    for (let i = 0; i < 200; i++) {
-      const res = await fetch(`${agent.metricsUrl}/api/requests/${id}`);
-      if (res.status === 200) return (await res.json()) as RequestRecord;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`record ${id} never became final`);
-  }
+  const recordOf = (id: string) => finalRecord(agent.metricsUrl, id);
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

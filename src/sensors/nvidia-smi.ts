@@ -14,6 +14,9 @@
  * Failure handling: the child is restarted with exponential back-off when it exits; a watchdog kills and
  * replaces it when it prints nothing for `silentAfterMs` (a wedged driver is a real failure mode); garbage
  * lines are counted (`parse`) and skipped. The watchdog and back-off run on the injected clock.
+ *
+ * One file over 400 lines: the trial read, the child's restarts, the watchdog and the line parser share
+ * one child's state (its fields, its buffer, its back-off), and each step decides what the next one may do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Clock } from '../core/clock.js';

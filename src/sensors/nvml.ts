@@ -17,6 +17,9 @@
  * `gpu_lost` (GPU_IS_LOST: the device is read no more; the others go on), `not_supported`,
  * `read_failed` (anything else), `reset`, `implausible`, `silent` (a call that did not answer within
  * readTimeoutMs: the device is skipped until it answers; a counter loses nothing meanwhile).
+ *
+ * One file over 400 lines: the probe decides each GPU's method, and the read path, the error counts by
+ * reason and the counter's reset and interpolation rules all depend on that choice, per device.
  */
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';

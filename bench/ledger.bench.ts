@@ -4,7 +4,7 @@
  *
  *   npx esbuild bench/ledger.bench.ts --bundle --platform=node --format=esm --outfile=.tmp/ledger-bench.mjs \
  *     && node .tmp/ledger-bench.mjs [--seconds 20] [--warmup 2] [--rate 10000] [--inflight 1000] [--runs 1] \
- *        [--only tokens] [--idle amortize]
+ *        [--only tokens] [--idle amortize] [--marks 1]
  *
  * A virtual host of 8 GPUs (counter readings every 100 ms) and 2 CPU packages + 2 DRAM zones (every
  * 250 ms), one pool with all 12 devices, driven on a fake clock in 1 ms steps: Poisson-like arrivals at
@@ -18,6 +18,9 @@
  * loop with a no-op tracker, as % of one core if the traffic ran in real time; plus the held segments
  * and conservation error at the end. With --runs N the scenarios are run N times in turn (interleaved, so
  * a burst of load on a shared machine hits all of them alike) and the median is reported with the range.
+ * With --marks 1, each streamed request also sends the proxy's decode marks (one per 250 ms boundary of
+ * the clock after its first byte, 20 chunks per second) and its chunk count at the end, as the proxy does
+ * for an SSE or NDJSON response; the traffic is otherwise the same.
  */
 import { createLedger, type Ledger } from '../src/attribution/ledger.js';
 import type { AttributionPolicy, IdlePolicy, RequestTracker, WindowHandle } from '../src/attribution/types.js';
@@ -40,6 +43,7 @@ const GPUS = flag('gpus', 8);
 const RUNS = Math.max(1, flag('runs', 1));
 const onlyAt = args.indexOf('--only');
 const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+const MARKS = flag('marks', 0) === 1;
 const idleAt = args.indexOf('--idle');
 const ONLY_IDLE = idleAt >= 0 ? args[idleAt + 1] : undefined;
 
@@ -65,7 +69,7 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
   let ledger: Ledger | undefined;
   let tracker: RequestTracker;
   if (policy === 'noop') {
-    const h: WindowHandle = { id: '', firstByte() {}, update() {}, end() {} };
+    const h: WindowHandle = { id: '', firstByte() {}, progress() {}, update() {}, end() {} };
     tracker = { open: () => h, inFlight: () => 0 };
   } else {
     // `learned`: costs for the four models as priors, so windows are weighed by learned power from the
@@ -79,6 +83,8 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
   const r = lcg(42);
   const ends: WindowHandle[][] = [];
   const firsts: { h: WindowHandle; t: number }[][] = [];
+  const marks: { h: WindowHandle; t: number; chunks: number }[][] = [];
+  const chunksAtEnd = new Map<WindowHandle, number>();
   const energy = new Float64Array(devices.length);
   let open = 0;
   let maxOpen = 0;
@@ -119,7 +125,14 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
       const stream = r() < 0.7;
       h.update({ stream });
       const fb = startMs + (endAt - startMs) * 0.1 * r();
-      if (stream && Math.floor(fb) < endAt) (firsts[Math.floor(fb)] ??= []).push({ h, t: fb });
+      if (stream && Math.floor(fb) < endAt) {
+        (firsts[Math.floor(fb)] ??= []).push({ h, t: fb });
+        if (MARKS) {
+          // Sent a millisecond after the boundary, as the first chunk past it arrives.
+          for (let t = (Math.floor(fb / 250) + 1) * 250; t < endAt; t += 250) (marks[t + 1] ??= []).push({ h, t, chunks: Math.floor((t - fb) / 50) });
+          chunksAtEnd.set(h, Math.floor((endAt - fb) / 50) + 1);
+        }
+      }
       open++;
     }
     const fbs = firsts[ms];
@@ -127,9 +140,16 @@ function run(policy: AttributionPolicy | 'noop', idle: IdlePolicy): Result {
       for (const f of fbs) f.h.firstByte(Math.max(f.t, ms));
       firsts[ms] = undefined as unknown as { h: WindowHandle; t: number }[];
     }
+    const ms1 = marks[ms];
+    if (ms1 !== undefined) {
+      for (const m of ms1) m.h.progress!(m.t, m.chunks);
+      marks[ms] = undefined as unknown as { h: WindowHandle; t: number; chunks: number }[];
+    }
     const due = ends[ms];
     if (due !== undefined) {
       for (const h of due) {
+        const chunks = chunksAtEnd.get(h);
+        if (chunks !== undefined) { h.update({ chunks }); chunksAtEnd.delete(h); }
         h.update({ promptTokens: Math.floor(r() * 2000), completionTokens: Math.floor(r() * 500) });
         h.end({ endMs: ms + r(), outcome: 'ok', status: 200 });
         open--;
@@ -170,7 +190,7 @@ for (let r = 0; r < RUNS; r++) {
     perScenario[i]!.last = res;
   });
 }
-console.log(`ledger bench: ${SECONDS} s simulated after ${WARMUP} s of warm-up, ${RATE} req/s, ~${INFLIGHT} in flight (mean ${MEAN_MS} ms), ${devices.length} devices, ${RUNS} run(s)`);
+console.log(`ledger bench: ${SECONDS} s simulated after ${WARMUP} s of warm-up, ${RATE} req/s, ~${INFLIGHT} in flight (mean ${MEAN_MS} ms), ${devices.length} devices, ${RUNS} run(s)${MARKS ? ', decode marks' : ''}`);
 console.log(`baseline loop (no-op tracker): ${(median(baseMs) / SECONDS).toFixed(1)} ms CPU per simulated s`);
 console.log('| policy | idle | finished/s | ledger CPU ms per s | % of one core | range (% of one core) | held segments at end | conservation rel. err |');
 console.log('|---|---|---|---|---|---|---|---|');

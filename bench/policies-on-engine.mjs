@@ -1,17 +1,25 @@
 #!/usr/bin/env node
 /**
  * The three split policies side by side on the real inference engine (llama.cpp through node-llama-cpp,
- * test/engine/), measured with the `estimate` sensor (power follows the host's CPU load; on this CPU
- * engine the load is the tokens' work): how close does each policy put a request served among others
- * to what the same request costs alone?
+ * test/engine/): how close does each policy put a request served among others to what the same request
+ * costs alone?
  *
  *   npm run build && bash scripts/install-engine.sh
- *   node bench/policies-on-engine.mjs [--warmup-s 90] [--reps 3] [--parallel 4] [--interval-ms 100] [--out FILE]
+ *   node bench/policies-on-engine.mjs [--power engine-cpu|estimate] [--warmup-s 90] [--reps 3] [--parallel 4] [--interval-ms 100] [--out FILE]
+ *
+ * Power (`--power`):
+ *   engine-cpu (default)  20 W plus 100 W per CPU-second of the engine process (all its threads'
+ *                         time on a CPU, from /proc/<pid>/task/<tid>/schedstat, in ns), written every
+ *                         10 ms as a RAPL counter into a powercap tree of its own, which the agents read
+ *                         with `--sensors rapl --powercap-root`. Other processes on the host do not count,
+ *                         so it can run on a busy host.
+ *   estimate              the agents' own `estimate` sensor (`--cpu-tdp-w 100`): power follows the whole
+ *                         host's CPU load, as it would in production on a CPU engine; needs a quiet host.
  *
  * What runs, as users run it (separate processes, the real CLI through bin/ and dist/):
  *   client → inferwatt --attribution learned → inferwatt --attribution tokens → inferwatt --attribution time → engine
  * Three agents in a chain see the same requests at the same times and read the same host power, so their
- * records differ only by policy. Each agent: --sensors estimate --cpu-tdp-w 100 --cpu-interval-ms 100.
+ * records differ only by policy. Each agent samples the CPU every --interval-ms (100).
  *
  * 1. Warm-up: groups of one to four streamed chat completions of mixed lengths, each group followed by a
  *    pause (what test/quiet/engine-energy.test.ts sends), so that the learned policy can fit.
@@ -26,9 +34,9 @@
  * host: any other process's CPU is counted as the engine's. Raw JSON to bench/results/ (gitignored).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The same seeded PRNG as the quiet test's warm-up (the build is needed anyway: the agents run from dist/).
@@ -44,6 +52,8 @@ const WARMUP_S = Number(opt('warmup-s', '90'));
 const REPS = Number(opt('reps', '3'));
 const PARALLEL = Number(opt('parallel', '4'));
 const INTERVAL_MS = opt('interval-ms', '100');
+const POWER = opt('power', 'engine-cpu');
+if (POWER !== 'engine-cpu' && POWER !== 'estimate') throw new Error(`--power must be engine-cpu or estimate, not ${POWER}`);
 const OUT = opt('out', join(ROOT, 'bench', 'results', `policies-on-engine-${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
 const MODEL = 'inferwatt-random-llama';
 const POLICIES = ['learned', 'tokens', 'time'];
@@ -79,22 +89,60 @@ function startProcess(argv, ready) {
   });
 }
 
+/**
+ * A powercap tree whose one RAPL zone counts 20 W + 100 W per CPU-second of process `pid`, kept up to date
+ * by a child process every 10 ms (an event loop of its own: the bench's requests do not delay it).
+ */
+function enginePowercap(pid) {
+  const root = mkdtempSync(join(tmpdir(), 'inferwatt-engine-powercap-'));
+  const zone = join(root, 'intel-rapl:0');
+  mkdirSync(zone);
+  writeFileSync(join(zone, 'name'), 'package-0\n');
+  writeFileSync(join(zone, 'max_energy_range_uj'), '262143328850\n');
+  writeFileSync(join(zone, 'energy_uj'), '0\n');
+  const script = `
+    const fs = require('node:fs');
+    const [pid, zone] = process.argv.slice(1);
+    const cpuNs = () => {
+      let ns = 0;
+      for (const t of fs.readdirSync('/proc/' + pid + '/task')) {
+        try { ns += Number(fs.readFileSync('/proc/' + pid + '/task/' + t + '/schedstat', 'utf8').split(' ')[0]); } catch {}
+      }
+      return ns;
+    };
+    let uj = 0, ns0 = cpuNs(), t0 = process.hrtime.bigint();
+    setInterval(() => {
+      let ns; try { ns = cpuNs(); } catch { process.exit(0); }
+      const t = process.hrtime.bigint();
+      uj += 20 * Number(t - t0) / 1e3 + 100 * (ns - ns0) / 1e3;
+      ns0 = ns; t0 = t;
+      fs.writeFileSync(zone + '/energy_uj.tmp', Math.round(uj) + '\\n');
+      fs.renameSync(zone + '/energy_uj.tmp', zone + '/energy_uj');
+    }, 10);`;
+  const child = spawn(process.execPath, ['-e', script, String(pid), zone], { stdio: 'ignore' });
+  children.push(child);
+  return root;
+}
+
 function stopAll() {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
 }
 process.on('SIGINT', () => { stopAll(); process.exit(130); });
 
 async function main() {
-  console.log(`policies on the real engine: warm-up ${WARMUP_S} s, ${REPS} reps, engine --parallel ${PARALLEL}, estimate sensor every ${INTERVAL_MS} ms; load ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+  console.log(`policies on the real engine: warm-up ${WARMUP_S} s, ${REPS} reps, engine --parallel ${PARALLEL}, power ${POWER === 'estimate' ? 'the estimate sensor (host CPU load)' : "20 W + 100 W per engine CPU-second (RAPL zone of the bench's own)"} read every ${INTERVAL_MS} ms; load ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
   const engineUrl = await startProcess([join(ROOT, 'test', 'engine', 'server.mjs'), '--port', '0', '--parallel', String(PARALLEL)],
     async (out) => /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1]);
+  const sensorArgs = POWER === 'estimate'
+    ? ['--sensors', 'estimate', '--cpu-tdp-w', '100']
+    : ['--sensors', 'rapl', '--powercap-root', enginePowercap(children[0].pid)];
   // Innermost first: time → engine, tokens → time, learned → tokens.
   const agents = {};
   let upstream = engineUrl;
   for (const policy of [...POLICIES].reverse()) {
     const [proxyPort, metricsPort] = [await freePort(), await freePort()];
     const metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    await startProcess([join(ROOT, 'bin', 'inferwatt.js'), 'run', '--sensors', 'estimate', '--cpu-tdp-w', '100', '--cpu-interval-ms', INTERVAL_MS,
+    await startProcess([join(ROOT, 'bin', 'inferwatt.js'), 'run', ...sensorArgs, '--cpu-interval-ms', INTERVAL_MS,
       '--attribution', policy, '--upstream', upstream, '--listen', `127.0.0.1:${proxyPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`,
       '--region', 'FR', '--log-level', 'warn'],
     async () => ((await fetch(`${metricsUrl}/healthz`)).ok ? true : undefined));
@@ -184,7 +232,7 @@ async function main() {
     console.log(`  ${shape.name.padEnd(5)} ${row.join('   ')}   (batch/alone ${ba.toFixed(2)}; requests ${shape.requests.map(([p, c]) => `${p}/${c}`).join(', ')})`);
   }
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), warmupS: WARMUP_S, reps: REPS, parallel: PARALLEL, intervalMs: Number(INTERVAL_MS), loadavg: loadavg(), learned: models, runs, summary }, null, 2));
+  writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), power: POWER, warmupS: WARMUP_S, reps: REPS, parallel: PARALLEL, intervalMs: Number(INTERVAL_MS), loadavg: loadavg(), learned: models, runs, summary }, null, 2));
   console.log(`raw: ${OUT}`);
 }
 

@@ -1,7 +1,7 @@
 import type { Win } from './window.js';
 
 /**
- * Pending window events of one kind (starts, ends, or first bytes) of one pool, in processing order: by time, then by
+ * Pending window events of one kind (starts, ends, or marks: first bytes and decode marks) of one pool, in processing order: by time, then by
  * the order the ledger received them, so that a window's start precedes its end at equal times.
  *
  *      consumed        pending, sorted                      newest
@@ -24,8 +24,8 @@ type Cmp = (a: Win, b: Win) => number;
 
 export const startLess: Less = (a, b) => a.startMs < b.startMs || (a.startMs === b.startMs && a.startOrder < b.startOrder);
 export const endLess: Less = (a, b) => a.endMs < b.endMs || (a.endMs === b.endMs && a.endOrder < b.endOrder);
-/** First bytes (the `learned` policy's phase events): set only when firstByteMs is. */
-export const phaseLess: Less = (a, b) => a.firstByteMs! < b.firstByteMs! || (a.firstByteMs === b.firstByteMs && a.phaseOrder < b.phaseOrder);
+/** Marks, first bytes first (the `learned` policy's phase events): a window's pending one, at markMs. */
+export const phaseLess: Less = (a, b) => a.markMs < b.markMs || (a.markMs === b.markMs && a.phaseOrder < b.phaseOrder);
 const startCmp: Cmp = (a, b) => (startLess(a, b) ? -1 : startLess(b, a) ? 1 : 0);
 const endCmp: Cmp = (a, b) => (endLess(a, b) ? -1 : endLess(b, a) ? 1 : 0);
 const phaseCmp: Cmp = (a, b) => (phaseLess(a, b) ? -1 : phaseLess(b, a) ? 1 : 0);

@@ -199,7 +199,24 @@ export function createLedger(opts: LedgerOptions): Ledger {
     firstByte(w) {
       const P = w.pool;
       if (!split.phases || P === undefined || w.ended) return;
+      w.markMs = w.firstByteMs!;
       w.phaseOrder = ++evOrder;
+      w.markQueued = true;
+      P.phaseQ.push(w);
+    },
+    progress(w, tMs, chunks) {
+      const P = w.pool;
+      if (!split.phases || P === undefined || w.ended) return;
+      const n = w.markCount;
+      // After its first byte and its last mark, with no fewer chunks: else it says nothing usable.
+      if (n === 0 || !(tMs > w.markTime(n - 1)) || !isCount(chunks) || (n > 1 && chunks < w.marks![4 * n - 7]!)) { books.ignoredCalls++; return; }
+      const order = ++evOrder;
+      (w.marks ??= []).push(tMs, chunks, order, 0);
+      // Queued when all its earlier marks were processed; else when the one before it is (applyMark).
+      if (w.markQueued || w.markPos !== n) return;
+      w.markMs = tMs;
+      w.phaseOrder = order;
+      w.markQueued = true;
       P.phaseQ.push(w);
     },
     update(w, u) {
@@ -209,6 +226,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (isCount(u.completionTokens)) w.completion = u.completionTokens;
       if (isCount(u.cachedPromptTokens)) w.cachedPrompt = u.cachedPromptTokens;
       if (typeof u.stream === 'boolean') w.stream = u.stream;
+      if (isCount(u.chunks)) w.chunks = u.chunks;
     },
     end(w, e) {
       try { endWindow(w, e); } catch (err) { log.rateLimited('error', 'end', `ledger end failed: ${errorMessage(err)}`); }

@@ -44,7 +44,7 @@ export class PoolState {
   cursor = Number.NaN;
   readonly startQ = EventQueue.ofStarts();
   readonly endQ = EventQueue.ofEnds();
-  /** First bytes, queued only under a policy whose weights change there (SplitPolicy.phases). */
+  /** Marks (first bytes, decode marks), queued only under a policy whose weights change there (SplitPolicy.phases): a window's next one at a time. */
   readonly phaseQ = EventQueue.ofPhases();
   /** Windows active now (start processed, end not). */
   active = 0;
@@ -125,7 +125,7 @@ export class PoolState {
   }
 
   /**
-   * Merges the pool's starts, ends (and first bytes, under a policy with phases) up to `target` in time
+   * Merges the pool's starts, ends (and marks, under a policy with phases) up to `target` in time
    * order, cutting a piece before each; an event older than the cursor is clamped to it and counted late.
    */
   processTo(target: number, books: Books, log: Logger): void {
@@ -139,19 +139,19 @@ export class PoolState {
       let p0 = pq.peek();
       if (s0 !== undefined && !(s0.startMs <= target)) s0 = undefined;
       if (e0 !== undefined && !(e0.endMs <= target)) e0 = undefined;
-      if (p0 !== undefined && !(p0.firstByteMs! <= target)) p0 = undefined;
+      if (p0 !== undefined && !(p0.markMs <= target)) p0 = undefined;
       // Earliest first; at equal times, in the order the ledger received them.
       let kind: 0 | 1 | 2; // start, end, first byte
       let w: Win;
       let t: number;
       if (s0 === undefined) {
-        if (e0 === undefined) { if (p0 === undefined) break; kind = 2; w = p0; t = p0.firstByteMs!; }
+        if (e0 === undefined) { if (p0 === undefined) break; kind = 2; w = p0; t = p0.markMs; }
         else { kind = 1; w = e0; t = e0.endMs; }
       } else if (e0 !== undefined && (e0.endMs < s0.startMs || (e0.endMs === s0.startMs && e0.endOrder < s0.startOrder))) {
         kind = 1; w = e0; t = e0.endMs;
       } else { kind = 0; w = s0; t = s0.startMs; }
-      if (p0 !== undefined && kind !== 2 && (p0.firstByteMs! < t || (p0.firstByteMs === t && p0.phaseOrder < (kind === 0 ? w.startOrder : w.endOrder)))) {
-        kind = 2; w = p0; t = p0.firstByteMs!;
+      if (p0 !== undefined && kind !== 2 && (p0.markMs < t || (p0.markMs === t && p0.phaseOrder < (kind === 0 ? w.startOrder : w.endOrder)))) {
+        kind = 2; w = p0; t = p0.markMs;
       }
       if (kind === 0) sq.pop();
       else if (kind === 1) eq.pop();
@@ -165,7 +165,7 @@ export class PoolState {
       this.advanceTo(t);
       if (kind === 1) this.applyEnd(w);
       else if (kind === 0) this.applyStart(w);
-      else if (w.inActive) this.split.phase!(w);
+      else this.applyMark(w);
     }
     sq.compact();
     eq.compact();
@@ -198,6 +198,20 @@ export class PoolState {
     w.inActive = false;
     this.active--;
     this.split.end(w);
+  }
+
+  /** w's mark number markPos, at the cursor; its next one, if the proxy sent it already, joins the queue. */
+  applyMark(w: Win): void {
+    w.markQueued = false;
+    if (!w.inActive) return; // its end was processed: what is left of its marks weighs nothing
+    this.split.phase!(w);
+    const j = ++w.markPos;
+    if (j < w.markCount) {
+      w.markMs = w.markTime(j);
+      w.phaseOrder = w.marks![4 * j - 2]!;
+      w.markQueued = true;
+      this.phaseQ.push(w);
+    }
   }
 
   /** A copy of the integrals now. */

@@ -30,6 +30,8 @@ export interface WindowUpdate {
   cachedPromptTokens?: number;
   /** The request asked for a streamed response: its first byte ends its prefill. */
   stream?: boolean;
+  /** Content chunks (SSE events, NDJSON lines) its streamed response carried in all, the last `progress` count included. */
+  chunks?: number;
 }
 
 export interface WindowEnd {
@@ -41,6 +43,12 @@ export interface WindowEnd {
 export interface WindowHandle {
   readonly id: string;
   firstByte(tMs: number): void;
+  /**
+   * A decode mark of a streamed response, after its first byte: `chunks` content chunks had been streamed
+   * by `tMs` (monotonic ms, later than the first byte and than the previous mark). The `learned` policy
+   * spreads a request's completion energy over its decode by these marks; the others ignore them.
+   */
+  progress?(tMs: number, chunks: number): void;
   update(update: WindowUpdate): void;
   end(end: WindowEnd): void;
 }

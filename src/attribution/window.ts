@@ -21,12 +21,14 @@ import type { Outcome, WindowEnd, WindowHandle, WindowUpdate } from './types.js'
  *           bit 8 emitted     its record was given (possibly early, by the lag bound)
  *           bit 9 amortPending  counted in its amortization window's `pending`
  *           bit 10 learned    `learned`: weighed by its learned power (else its model's costs were not ready)
- *           bit 11 phaseDone  its first-byte (phase) event was processed
+ *           bit 11 markQueued one of its marks (first byte, decode marks) waits in its pool's phase queue
  *           bit 12 stream     the request asked for a streamed response
  */
 export interface WindowOps {
   /** Called once, when w's first byte is set. */
   firstByte(w: Win): void;
+  /** A decode mark: `chunks` content chunks had been streamed at `tMs`. */
+  progress(w: Win, tMs: number, chunks: number): void;
   update(w: Win, u: WindowUpdate): void;
   end(w: Win, e: WindowEnd): void;
 }
@@ -42,7 +44,7 @@ const FLAG_HAS_LAST = 128;
 const FLAG_EMITTED = 256;
 const FLAG_AMORT_PENDING = 512;
 const FLAG_LEARNED = 1024;
-const FLAG_PHASE_DONE = 2048;
+const FLAG_MARK_QUEUED = 2048;
 const FLAG_STREAM = 4096;
 
 export class Win implements WindowHandle {
@@ -60,13 +62,32 @@ export class Win implements WindowHandle {
   cachedPrompt: number | undefined = undefined;
   /** `tokens`: its weight per ms (0 when unknown; see `known`); `learned`: its learned power in its first phase. */
   density = 0;
-  /** `learned`: its learned power after its first byte (decode), equal to `density` for one phase. */
+  /** `learned`: its learned power after its first byte (decode, up to its first decode mark), equal to `density` for one phase. */
   densityAfter = 0;
-  /** Insertion order of its first-byte (phase) event. */
+  /** `learned`: its learned power after each later decode mark (undefined: `densityAfter` to its end). */
+  dens: number[] | undefined = undefined;
+  /**
+   * Its marks (`learned`): mark 0 is its first byte, marks 1… the decode marks the proxy sent (`progress`),
+   * flat as [time ms, content chunks streamed by then, insertion order, first segment after it] each.
+   * The pool processes them in time order like starts and ends: `markPos` of them so far; the pending one
+   * sits in the phase queue keyed by `markMs` and `phaseOrder`.
+   */
+  marks: number[] | undefined = undefined;
+  markMs = Number.NaN;
   phaseOrder = 0;
-  /** `learned`: its first segment after its first byte (0: none yet), and the integrals just before it. */
+  markPos = 0;
+  /** Content chunks (SSE events, NDJSON lines) its response streamed in all, when the proxy counted them. */
+  chunks: number | undefined = undefined;
+  /** `learned`: its first segment after its first byte (0: none yet); how many of its marks have their first segment known. */
   phaseSeq = 0;
-  cumAtPhase: number[] | undefined = undefined;
+  markSeqd = 0;
+  /**
+   * `learned`, held split: how many of its mark boundaries were split (the interval its held energy is in),
+   * and, once its density changed at one of them after its end, the integrals there and its energy before.
+   */
+  markRes = 0;
+  cumAtMark: number[] | undefined = undefined;
+  learnedAcc: number[] | undefined = undefined;
   /** The pool's count of unmeasured device pieces when it became active; more at its end: incomplete. */
   uncoveredAtStart = 0;
   /** `tokens`: its first held segment, and the one before it (0: none; `cumAtStart` holds the integrals just after it). */
@@ -155,11 +176,11 @@ export class Win implements WindowHandle {
   set learned(v: boolean) {
     this.flags = v ? this.flags | FLAG_LEARNED : this.flags & ~FLAG_LEARNED;
   }
-  get phaseDone(): boolean {
-    return (this.flags & FLAG_PHASE_DONE) !== 0;
+  get markQueued(): boolean {
+    return (this.flags & FLAG_MARK_QUEUED) !== 0;
   }
-  set phaseDone(v: boolean) {
-    this.flags = v ? this.flags | FLAG_PHASE_DONE : this.flags & ~FLAG_PHASE_DONE;
+  set markQueued(v: boolean) {
+    this.flags = v ? this.flags | FLAG_MARK_QUEUED : this.flags & ~FLAG_MARK_QUEUED;
   }
   get stream(): boolean {
     return (this.flags & FLAG_STREAM) !== 0;
@@ -186,12 +207,62 @@ export class Win implements WindowHandle {
       this.ops.firstByte(this);
     }
   }
+  progress(tMs: number, chunks: number): void {
+    this.ops.progress(this, tMs, chunks);
+  }
   update(u: WindowUpdate): void {
     this.ops.update(this, u);
+  }
+  /** Marks in all: its first byte and its decode marks (0 before its first byte). */
+  get markCount(): number {
+    return this.firstByteMs === undefined ? 0 : 1 + (this.marks === undefined ? 0 : this.marks.length / 4);
+  }
+  /** Mark j's time (j < markCount). */
+  markTime(j: number): number {
+    return j === 0 ? this.firstByteMs! : this.marks![4 * j - 4]!;
+  }
+  /** `learned`: its learned power in interval j (0: before its first byte, j: after mark j - 1). */
+  densAt(j: number): number {
+    if (j === 0) return this.density;
+    const d = this.dens;
+    return j === 1 || d === undefined ? this.densityAfter : d[Math.min(j, d.length + 1) - 2]!;
+  }
+  /**
+   * Its decode as intervals: [first byte, mark 1], …, [last mark, end], each with its share of the content
+   * chunks, in order (f gets the interval's index, 1 for the first); one interval [first byte, end] of
+   * share 1 when it has no usable marks. Only for a window that ended after its first byte.
+   */
+  decodeIntervals(f: (j: number, a: number, b: number, share: number) => void): void {
+    const fb = this.firstByteMs!;
+    const m = this.marks;
+    const n = this.chunks;
+    if (m === undefined || !usableMarks(m, fb, this.endMs, n)) { f(1, fb, this.endMs, 1); return; }
+    let t = fb;
+    let c = 0;
+    for (let i = 0; i <= m.length; i += 4) {
+      const t1 = i < m.length ? m[i]! : this.endMs;
+      const c1 = i < m.length ? m[i + 1]! : n!;
+      f(1 + i / 4, t, t1, (c1 - c) / n!);
+      t = t1;
+      c = c1;
+    }
   }
   end(e: WindowEnd): void {
     this.ops.end(this, e);
   }
+}
+
+/** Decode marks that say how its chunks spread: strictly after the first byte, before the end, in order, counts within the total. */
+function usableMarks(m: readonly number[], fb: number, end: number, chunks: number | undefined): boolean {
+  if (chunks === undefined || !(chunks > 0)) return false;
+  let t = fb;
+  let c = 0;
+  for (let i = 0; i < m.length; i += 4) {
+    if (!(m[i]! > t) || !(m[i + 1]! >= c)) return false;
+    t = m[i]!;
+    c = m[i + 1]!;
+  }
+  return end > t && chunks >= c;
 }
 
 /** A token count or HTTP status: a finite number ≥ 0. */

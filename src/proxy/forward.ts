@@ -307,7 +307,10 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           }
         }
         try {
-          tap?.write(chunk);
+          if (tap !== undefined) {
+            tap.write(chunk);
+            win.chunks(tap.chunks());
+          }
         } catch (err) {
           tap = undefined;
           tapFailed(err);

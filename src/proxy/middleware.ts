@@ -112,7 +112,10 @@ export function inferwattMiddleware(opts: MiddlewareOptions): InferwattMiddlewar
         const ce = res.getHeader('content-encoding');
         tap = responseTap(ctx, x, res.statusCode, typeof ct === 'string' ? ct : undefined, typeof ce === 'string' ? ce : undefined, copy) ?? null;
       }
-      tap?.write(buf);
+      if (tap) {
+        tap.write(buf);
+        win.chunks(tap.chunks());
+      }
     };
 
     // Unbound on purpose: they are called below with the response as `this` (apply), as node calls them.

@@ -38,6 +38,8 @@ export interface TapResult {
   framing: Framing | undefined;
   /** Documents (events, lines, the JSON body) seen. */
   documents: number;
+  /** Of a streamed body (SSE, NDJSON), the documents other than `[DONE]`: its content chunks, roughly one per decode step. */
+  chunks: number;
   parseFailures: number;
   /** Why the body was not (fully) read, if it was not: too large, an unsupported encoding, a decode error. */
   unread: 'too_large' | 'encoding' | 'decode_error' | 'incomplete' | undefined;
@@ -55,6 +57,8 @@ export interface ResponseTapOptions {
 
 export interface ResponseTap {
   write(chunk: Buffer): void;
+  /** Content chunks of a streamed body read so far (0 for a JSON body): the proxy's decode marks count them. */
+  chunks(): number;
   /**
    * End of the body. `complete` false: the stream was cut (client or upstream abort); what was read
    * so far is kept, the unfinished tail is dropped. `done` is called once, maybe synchronously.
@@ -121,11 +125,13 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
   let modelAttempts = 0;
   let pending: Buffer | null = null;
   let unread: TapResult['unread'];
+  let chunks = 0;
 
   // One streamed document (SSE data or NDJSON line); a view valid until the next write unless retained.
   const onDoc = (doc: Buffer, errorEvent: boolean) => {
     state.documents++;
     if (isDoneSentinel(doc)) return;
+    chunks++;
     if (errorEvent) state.errorSeen = true;
     if (errorEvent || hasAnyMarker(doc, ERROR_MARKERS)) {
       parseInto(doc, state, api);
@@ -159,11 +165,13 @@ function createPlainTap(opts: ResponseTapOptions): ResponseTap {
     errorSeen: state.errorSeen,
     framing,
     documents: state.documents,
+    chunks,
     parseFailures: state.parseFailures,
     unread,
   });
 
   return {
+    chunks: () => chunks,
     write(chunk) {
       if (chunk.length === 0) return;
       if (!sse && !ndjson && jsonPieces !== null && jsonBytes === 0) start(chunk);
@@ -232,6 +240,7 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
   if (!decoder) {
     return {
       write() {},
+      chunks: () => 0,
       end(_complete, done) {
         inner.end(true, (r) => done({ ...r, unread: 'encoding' }));
       },
@@ -260,6 +269,8 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
     write(chunk) {
       if (!decodeError) decoder.write(retain(chunk));
     },
+    // Counted as the decompressed copy is read, a little behind the bytes.
+    chunks: () => inner.chunks(),
     end(complete, done) {
       const finish = () => inner.end(complete && !decodeError, (r) => done(decodeError ? { ...r, unread: 'decode_error' } : r));
       if (!complete || decodeError) {
@@ -279,7 +290,7 @@ export function createResponseTap(opts: ResponseTapOptions): ResponseTap {
         try {
           inner.end(!decodeError, (r) => answer(decodeError ? { ...r, unread: 'decode_error' } : r));
         } catch {
-          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, cachedPromptTokens: undefined, errorSeen: false, framing: undefined, documents: 0, parseFailures: 0, unread: 'decode_error' });
+          if (!answered) answer({ model: undefined, promptTokens: undefined, completionTokens: undefined, cachedPromptTokens: undefined, errorSeen: false, framing: undefined, documents: 0, chunks: 0, parseFailures: 0, unread: 'decode_error' });
         }
       };
       decoder.once('end', once);

@@ -53,6 +53,8 @@ export interface RequestWindow {
   readonly ended: boolean;
   /** Idempotent: the first call wins. */
   firstByte(): void;
+  /** The response tap has read `n` content chunks of a streamed body so far (after each write); sends the decode marks. */
+  chunks(n: number): void;
   request(info: RequestInfo): void;
   /** The caller's W3C trace context (already validated), for the record. */
   trace(traceId: string, spanId: string): void;
@@ -74,6 +76,17 @@ export function outcomeOf(status: number | undefined, tap: TapResult | undefined
 }
 
 /**
+ * Decode marks: when a streamed response's chunks cross a boundary of a grid of MARK_GRID_MS, the ledger
+ * hears how many had been streamed by that boundary, so that the `learned` policy can spread the
+ * request's completion energy as its tokens actually came (a batching engine makes them unevenly). The
+ * grid is the same for every request, so that their marks cut the ledger's time at the same instants (a
+ * few cuts a second, however many requests stream); it doubles every MARKS_PER_LEVEL marks of a request,
+ * so a long stream sends O(log of its length) marks per level, not one every 250 ms for ever.
+ */
+const MARK_GRID_MS = 250;
+const MARKS_PER_LEVEL = 32;
+
+/**
  * A class, not a closure bundle: one window per request on the hot path, so its methods live on the
  * prototype instead of being allocated for every request.
  */
@@ -85,6 +98,10 @@ class TrackedWindow implements RequestWindow {
   private readonly sink: RequestNoteSink | undefined;
   private traceId: string | undefined = undefined;
   private spanId: string | undefined = undefined;
+  /** Content chunks read by the last write, when it was, and marks sent. */
+  private chunksSeen = 0;
+  private chunkMs = 0;
+  private marks = 0;
 
   constructor(
     tracker: RequestTracker & Partial<RequestNoteSink>,
@@ -129,6 +146,33 @@ class TrackedWindow implements RequestWindow {
     }
   }
 
+  chunks(n: number): void {
+    if (n === this.chunksSeen || this.ended || !this.handle) return;
+    const now = this.clock.nowMs();
+    if (this.chunksSeen > 0 && this.handle.progress !== undefined) {
+      const grid = MARK_GRID_MS * 2 ** Math.floor(this.marks / MARKS_PER_LEVEL);
+      const first = (Math.floor(this.chunkMs / grid) + 1) * grid;
+      if (first <= now) {
+        // The count at the first boundary after the last write; and at the latest one, if the stream
+        // stalled across several (nothing came between them).
+        this.mark(first, this.chunksSeen);
+        const last = Math.floor(now / grid) * grid;
+        if (last > first) this.mark(last, this.chunksSeen);
+      }
+    }
+    this.chunksSeen = n;
+    this.chunkMs = now;
+  }
+
+  private mark(tMs: number, chunks: number): void {
+    this.marks++;
+    try {
+      this.handle!.progress!(tMs, chunks);
+    } catch (err) {
+      this.failed('progress', err);
+    }
+  }
+
   request(info: RequestInfo): void {
     // `stream` tells the ledger whether the first byte ends the prefill (the `learned` policy).
     if (info.model !== undefined) this.update(info.stream === undefined ? { model: info.model } : { model: info.model, stream: info.stream });
@@ -159,7 +203,8 @@ class TrackedWindow implements RequestWindow {
       if (tap.promptTokens !== undefined) u.promptTokens = tap.promptTokens;
       if (tap.completionTokens !== undefined) u.completionTokens = tap.completionTokens;
       if (tap.cachedPromptTokens !== undefined) u.cachedPromptTokens = tap.cachedPromptTokens;
-      if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined) this.update(u);
+      if (tap.chunks > 0) u.chunks = tap.chunks;
+      if (u.model !== undefined || u.promptTokens !== undefined || u.completionTokens !== undefined || u.chunks !== undefined) this.update(u);
     }
     this.ended = true;
     if (!this.handle) return;

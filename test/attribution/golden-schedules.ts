@@ -2,7 +2,8 @@
  * Fixed, generated request schedules that exercise every path of the ledger, for the golden digests
  * (ledger-golden.test.ts): overlapping and nested windows over several pools and device kinds, sensors
  * that lag past the bound, window events older than what was processed, a device lost for good and one
- * that comes back, windows still open at flush, the `tokens` hold bounds, and duplicate request ids.
+ * that comes back, windows still open at flush, the `tokens` hold bounds, duplicate request ids, and
+ * decode marks (as the proxy sends them on a 250 ms grid) with the hold bounds and a lagging sensor.
  *
  * Each scenario is a list of calls at given times on a fake clock, driven in time order: readings
  * appended to the timeline, windows opened, given a first byte, updated and ended, and `advance()` as
@@ -18,7 +19,7 @@ import { mulberry32 } from '../../src/core/prng.js';
 import { createEnergyTimeline } from '../../src/energy/timeline.js';
 import type { DeviceInfo, DeviceKind } from '../../src/sensors/types.js';
 
-export const SCENARIOS = ['overlap', 'lag', 'late', 'stale', 'flush', 'bounds', 'duplicate-ids'] as const;
+export const SCENARIOS = ['overlap', 'lag', 'late', 'stale', 'flush', 'bounds', 'duplicate-ids', 'marks'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 interface GenWindow {
@@ -38,12 +39,15 @@ interface GenWindow {
   endDelay: number;
   /** Left open at the end: the flush ends it. */
   open: boolean;
+  /** Content chunks streamed in all (`marks` only). */
+  chunks: number | undefined;
 }
 
 type Call =
   | { at: number; order: number; k: 'reading'; device: string; t: number; energyJ: number }
   | { at: number; order: number; k: 'open'; w: GenWindow }
   | { at: number; order: number; k: 'first'; w: GenWindow }
+  | { at: number; order: number; k: 'mark'; w: GenWindow; t: number; chunks: number }
   | { at: number; order: number; k: 'end'; w: GenWindow };
 
 const SPAN_MS = 12_000;
@@ -59,6 +63,7 @@ interface Plan {
 
 function plan(scenario: Scenario, seed: number): Plan {
   const r = mulberry32(seed);
+  const rm = mulberry32(seed + 1);
   const kinds: DeviceKind[] = ['gpu', 'gpu', 'cpu', 'dram', 'gpu'];
   const devices = kinds.map((kind, i): DeviceInfo => ({ id: `${kind}${i}`, kind, method: 'counter', sensor: 'simulated', name: `d${i}` }));
   const pools: Record<string, string[]> = { a: [devices[0]!.id, devices[2]!.id, devices[3]!.id], b: [devices[1]!.id, devices[4]!.id] };
@@ -72,7 +77,7 @@ function plan(scenario: Scenario, seed: number): Plan {
     let j = r() * 1e5;
     // lag: device 0 delivers nothing from 4 s to 7.5 s, then the whole stretch at once (later than the bound).
     // stale: device 1 is lost at 3 s for good; device 2 stops at 2 s and comes back at 9 s.
-    const deliveredLate = scenario === 'lag' && i === 0;
+    const deliveredLate = (scenario === 'lag' || scenario === 'marks') && i === 0;
     const lostAt = scenario === 'stale' && i === 1 ? 3_000 : Number.POSITIVE_INFINITY;
     const gap = scenario === 'stale' && i === 2 ? [2_000, 9_000] : undefined;
     while (t < SPAN_MS + 1_000) {
@@ -110,9 +115,21 @@ function plan(scenario: Scenario, seed: number): Plan {
       openDelay: scenario === 'late' && r() < 0.3 ? r() * 900 : 0,
       endDelay: scenario === 'late' && r() < 0.3 ? r() * 900 : 0,
       open: scenario === 'flush' && r() < 0.15,
+      chunks: undefined,
     };
     calls.push({ at: w.start + w.openDelay, order: order++, k: 'open', w });
     if (w.firstByte !== undefined) calls.push({ at: Math.max(w.firstByte, w.start + w.openDelay), order: order++, k: 'first', w });
+    if (scenario === 'marks' && w.firstByte !== undefined) {
+      // On the proxy's grid, chunks streamed unevenly (a power law of the time since the first byte), sent
+      // a little after each boundary; from a generator of their own, so the other draws stay the same.
+      const total = Math.floor(rm() * 400);
+      const g = 0.3 + 2.5 * rm();
+      const fb = w.firstByte;
+      for (let t = (Math.floor(fb / 250) + 1) * 250; t < w.end; t += 250) {
+        calls.push({ at: t + rm() * 30, order: order++, k: 'mark', w, t, chunks: Math.floor(total * ((t - fb) / (w.end - fb)) ** g) });
+      }
+      w.chunks = total;
+    }
     if (!w.open) calls.push({ at: Math.max(w.end + w.endDelay, w.start + w.openDelay), order: order++, k: 'end', w });
   }
   calls.sort((a, b) => a.at - b.at || a.order - b.order);
@@ -122,7 +139,7 @@ function plan(scenario: Scenario, seed: number): Plan {
     // `learned`: two models with fixed costs, two that fall back to `tokens`; the learner runs all the same.
     learn: { priors: [{ model: 'm0', promptJ: 0.05, completionJ: 0.8 }, { model: 'm1', promptJ: 0.4, completionJ: 2.2 }], minSamples: Number.POSITIVE_INFINITY },
   };
-  if (scenario === 'bounds') Object.assign(options, { maxHeldSegments: 40, maxHoldMs: 700 });
+  if (scenario === 'bounds' || scenario === 'marks') Object.assign(options, { maxHeldSegments: 40, maxHoldMs: 700 });
   // flush: stop in the middle of the traffic, amortization windows and held segments still open.
   const endAt = scenario === 'flush' ? SPAN_MS * 0.7 : SPAN_MS + 2_000;
   return { devices, pools, calls, endAt, options, advanceEvery: scenario === 'overlap' ? 7 : 23 };
@@ -133,7 +150,8 @@ export interface GoldenRun {
   ledger: Ledger;
 }
 
-export function runGolden(scenario: Scenario, policy: AttributionPolicy, idle: IdlePolicy, seed = 20261204): GoldenRun {
+/** `withoutMarks`: the same run with the decode marks left out (to show that they move the numbers). */
+export function runGolden(scenario: Scenario, policy: AttributionPolicy, idle: IdlePolicy, seed = 20261204, withoutMarks = false): GoldenRun {
   const p = plan(scenario, seed);
   const clock = createFakeClock(0);
   const timeline = createEnergyTimeline({ devices: p.devices });
@@ -160,9 +178,12 @@ export function runGolden(scenario: Scenario, policy: AttributionPolicy, idle: I
       case 'first':
         handles.get(c.w)!.firstByte(c.w.firstByte!);
         break;
+      case 'mark':
+        if (!withoutMarks) handles.get(c.w)!.progress!(c.t, c.chunks);
+        break;
       case 'end': {
         const h = handles.get(c.w)!;
-        h.update({ promptTokens: c.w.prompt, completionTokens: c.w.completion });
+        h.update(c.w.chunks === undefined || withoutMarks ? { promptTokens: c.w.prompt, completionTokens: c.w.completion } : { promptTokens: c.w.prompt, completionTokens: c.w.completion, chunks: c.w.chunks });
         h.end({ endMs: c.w.end, outcome: c.w.outcome, ...(c.w.status !== undefined ? { status: c.w.status } : {}) });
         break;
       }

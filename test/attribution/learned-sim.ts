@@ -8,6 +8,10 @@
  * flight plus a static power. Token rates vary from request to request (batching), so power is not a
  * function of the model alone. The timeline gets the GPU's cumulative energy every 100 ms, exactly.
  *
+ * With `unevenDecode`, a request's decode runs at two speeds (the batch changed: others joined or left),
+ * the first `mid` tokens at one, the rest at another; the proxy's decode marks (`runLedger` with `marks`)
+ * then say how its chunks came, on the proxy's 250 ms grid.
+ *
  * Each request's true energy is its own draw plus a share of the static power in proportion to its draw
  * (the convention every split policy follows: the measured energy of a piece is split by weight).
  */
@@ -41,9 +45,12 @@ export interface SimRequest {
   stream: boolean;
   prompt: number;
   completion: number;
-  /** Power in each phase, W (J per ms × 1000). */
+  /** Power in each phase, W (J per ms × 1000); decode at decodeW until `mid` (its first midTokens), then at decodeW2. */
   prefillW: number;
   decodeW: number;
+  mid: number;
+  midTokens: number;
+  decodeW2: number;
   trueJ: number;
 }
 
@@ -60,6 +67,8 @@ export interface SimOptions {
   changeFactor?: number;
   /** Every request's completion is prompt / this (prompt and completion move together). */
   collinear?: number;
+  /** Each decode runs at two speeds, 4× apart at most (a batch that changed mid-request). */
+  unevenDecode?: boolean;
 }
 
 export function simulate(o: SimOptions): SimRequest[] {
@@ -79,17 +88,32 @@ export function simulate(o: SimOptions): SimRequest[] {
     const prefillMs = prompt * model.prefillSPerToken * 1000 * speed;
     const decodeMs = completion * model.decodeSPerToken * 1000 * speed;
     const f = o.changeAtS !== undefined && t >= o.changeAtS * 1000 ? (o.changeFactor ?? 1) : 1;
-    reqs.push({
-      id: `r${i++}`, model, start: t, firstByte: t + prefillMs, end: t + prefillMs + decodeMs,
+    const fb = t + prefillMs;
+    const q: SimRequest = {
+      id: `r${i++}`, model, start: t, firstByte: fb, end: fb + decodeMs,
       stream: r() < o.streamedShare, prompt, completion,
       prefillW: prefillMs > 0 ? (f * model.promptJ * prompt) / prefillMs * 1000 : 0,
       decodeW: decodeMs > 0 ? (f * model.completionJ * completion) / decodeMs * 1000 : 0,
+      mid: fb + decodeMs, midTokens: completion, decodeW2: 0,
       trueJ: 0,
-    });
+    };
+    if (o.unevenDecode && completion > 1) {
+      // Its first midTokens at `speed`, the rest at speed × s2 (0.25-4): the same J per token, another power.
+      q.midTokens = Math.max(1, Math.floor(completion * (0.2 + 0.6 * r())));
+      const s2 = 0.25 * 16 ** r();
+      const ms1 = q.midTokens * model.decodeSPerToken * 1000 * speed;
+      const ms2 = (completion - q.midTokens) * model.decodeSPerToken * 1000 * speed * s2;
+      q.mid = fb + ms1;
+      q.end = q.mid + ms2;
+      q.decodeW = (f * model.completionJ * q.midTokens) / ms1 * 1000;
+      q.decodeW2 = (f * model.completionJ * (completion - q.midTokens)) / ms2 * 1000;
+    }
+    reqs.push(q);
   }
   // True energies: sweep the phase boundaries; in each stretch the static power goes by draw.
-  const cuts = [...new Set(reqs.flatMap((q) => [q.start, q.firstByte, q.end]))].sort((a, b) => a - b);
-  const drawAt = (q: SimRequest, a: number) => (a >= q.start && a < q.firstByte ? q.prefillW : a >= q.firstByte && a < q.end ? q.decodeW : 0);
+  const cuts = [...new Set(reqs.flatMap((q) => [q.start, q.firstByte, q.mid, q.end]))].sort((a, b) => a - b);
+  const drawAt = (q: SimRequest, a: number) =>
+    a >= q.start && a < q.firstByte ? q.prefillW : a >= q.firstByte && a < q.mid ? q.decodeW : a >= q.mid && a < q.end ? q.decodeW2 : 0;
   let active: SimRequest[] = [];
   let next = 0;
   const byStart = [...reqs].sort((a, b) => a.start - b.start);
@@ -113,7 +137,8 @@ function cumulativeJ(reqs: readonly SimRequest[], staticW: number, t: number): n
   for (const q of reqs) {
     if (q.start >= t) continue;
     j += (q.prefillW * Math.max(0, Math.min(t, q.firstByte) - q.start)) / 1000;
-    j += (q.decodeW * Math.max(0, Math.min(t, q.end) - q.firstByte)) / 1000;
+    j += (q.decodeW * Math.max(0, Math.min(t, q.mid) - q.firstByte)) / 1000;
+    j += (q.decodeW2 * Math.max(0, Math.min(t, q.end) - q.mid)) / 1000;
   }
   return j;
 }
@@ -124,18 +149,32 @@ export interface SimRun {
   records: Map<string, AttributedRequest>;
 }
 
-/** Drives a ledger with the requests on a fake clock, readings every 100 ms, as the proxy and the sampler would. */
-export function runLedger(reqs: readonly SimRequest[], staticW: number, policy: AttributionPolicy, extra: Partial<LedgerOptions> = {}): SimRun {
+/** Content chunks (one per token) a request had streamed by t. */
+function chunksBy(q: SimRequest, t: number): number {
+  if (t <= q.mid) return Math.floor((q.midTokens * (t - q.firstByte)) / (q.mid - q.firstByte));
+  return q.midTokens + Math.floor(((q.completion - q.midTokens) * (t - q.mid)) / (q.end - q.mid));
+}
+
+/**
+ * Drives a ledger with the requests on a fake clock, readings every 100 ms, as the proxy and the sampler
+ * would; with `marks`, a streamed request also sends the proxy's decode marks (250 ms grid) and its chunks.
+ */
+export function runLedger(reqs: readonly SimRequest[], staticW: number, policy: AttributionPolicy, extra: Partial<LedgerOptions> = {}, marks = false): SimRun {
   const clock = createFakeClock(0);
   const timeline = createEnergyTimeline({ devices: [{ id: 'gpu0', kind: 'gpu', method: 'counter', sensor: 'simulated', name: 'sim' }] });
   const ledger = createLedger({ timeline, clock, logger: silentLogger, pools: { default: ['gpu0'] }, policy, idle: 'unattributed', ...extra });
   const records = new Map<string, AttributedRequest>();
   ledger.onFinal((rec) => records.set(rec.id, rec));
-  type Ev = { t: number; k: number; q?: SimRequest };
+  type Ev = { t: number; k: number; q?: SimRequest; chunks?: number };
   const evs: Ev[] = [];
   const endT = Math.max(...reqs.map((q) => q.end), 0) + 1_000;
   for (let t = 0; t <= endT; t += 100) evs.push({ t, k: 0 });
-  for (const q of reqs) evs.push({ t: q.start, k: 1, q }, { t: q.firstByte, k: 2, q }, { t: q.end, k: 3, q });
+  for (const q of reqs) {
+    evs.push({ t: q.start, k: 1, q }, { t: q.firstByte, k: 2, q }, { t: q.end, k: 3, q });
+    if (marks && q.stream) {
+      for (let g = (Math.floor(q.firstByte / 250) + 1) * 250; g < q.end; g += 250) evs.push({ t: g, k: 2.5, q, chunks: chunksBy(q, g) });
+    }
+  }
   // Sorted by time; at equal times a request's start, first byte and end in that order, readings first.
   evs.sort((a, b) => a.t - b.t || a.k - b.k);
   const handles = new Map<SimRequest, WindowHandle>();
@@ -152,10 +191,12 @@ export function runLedger(reqs: readonly SimRequest[], staticW: number, policy: 
     } else if (ev.k === 2) {
       // A non-streamed response sends its first byte with the rest, at its end.
       if (q!.stream) handles.get(q!)!.firstByte(q!.firstByte);
+    } else if (ev.k === 2.5) {
+      handles.get(q!)!.progress!(ev.t, ev.chunks!);
     } else {
       const h = handles.get(q!)!;
       if (!q!.stream) h.firstByte(q!.end);
-      h.update({ promptTokens: q!.prompt, completionTokens: q!.completion });
+      h.update(marks && q!.stream ? { promptTokens: q!.prompt, completionTokens: q!.completion, chunks: q!.completion } : { promptTokens: q!.prompt, completionTokens: q!.completion });
       h.end({ endMs: q!.end, outcome: 'ok', status: 200 });
     }
   }

@@ -34,6 +34,9 @@ interface GenWindow {
   model: string;
   stream: boolean;
   firstByte: number | undefined;
+  /** Decode marks [time, chunks by then] and the chunks in all (`progress`, and `update({ chunks })` at the end). */
+  marks: [number, number][];
+  chunks: number | undefined;
 }
 
 /** `learned`: fixed costs for two of the models (as priors that the fit never replaces); the others fall back to `tokens`. */
@@ -46,7 +49,8 @@ type Ev =
   | { t: number; k: 0; device: string; energyJ: number }
   | { t: number; k: 1; w: GenWindow }
   | { t: number; k: 2; w: GenWindow }
-  | { t: number; k: 3; w: GenWindow };
+  | { t: number; k: 3; w: GenWindow }
+  | { t: number; k: 4; w: GenWindow; mark: [number, number] };
 
 const SPAN_MS = 10_000;
 const TAIL_MS = 1_000;
@@ -95,15 +99,31 @@ function runSchedule(p: Params) {
       model: `m${`w${i}`.length}`,
       stream: false,
       firstByte: undefined,
+      marks: [],
+      chunks: undefined,
     };
     const fb = r();
     if (fb < 0.6) { w.stream = true; w.firstByte = start + (end - start) * r(); }
+    // Decode marks: up to 6, at increasing times after the first byte, chunk counts that never fall; the
+    // total sometimes below the last count (marks then unusable: the decode is spread evenly).
+    if (w.firstByte !== undefined && r() < 0.7) {
+      const k = Math.floor(r() * 7);
+      const times = Array.from({ length: k }, () => w.firstByte! + (end - w.firstByte!) * r()).sort((a, b) => a - b);
+      let c = 0;
+      for (const t of times) {
+        if (!(t > w.firstByte) || !(t < end) || (w.marks.length > 0 && t <= w.marks.at(-1)![0])) continue;
+        c += Math.floor(r() * 20);
+        w.marks.push([t, c]);
+      }
+      w.chunks = r() < 0.9 ? c + Math.floor(r() * 20) : Math.max(0, c - 1);
+    }
     wins.push(w);
     evs.push({ t: start, k: 1, w }, { t: end, k: 2, w });
     if (w.firstByte !== undefined) evs.push({ t: w.firstByte, k: 3, w });
+    for (const mark of w.marks) evs.push({ t: mark[0], k: 4, w, mark });
   }
-  // At equal times: readings, starts, first bytes, ends.
-  const order = [0, 1, 3, 2];
+  // At equal times: readings, starts, first bytes, marks, ends.
+  const order = [0, 1, 4, 2, 3];
   evs.sort((a, b) => a.t - b.t || order[a.k]! - order[b.k]!);
 
   const clock = createFakeClock(0);
@@ -129,9 +149,10 @@ function runSchedule(p: Params) {
       h.update({ stream: ev.w.stream });
       handles.set(ev.w.id, h);
     } else if (ev.k === 3) handles.get(ev.w.id)!.firstByte(ev.w.firstByte!);
+    else if (ev.k === 4) handles.get(ev.w.id)!.progress!(ev.mark[0], ev.mark[1]);
     else {
       const h = handles.get(ev.w.id)!;
-      h.update({ promptTokens: ev.w.prompt, completionTokens: ev.w.completion });
+      h.update(ev.w.chunks === undefined ? { promptTokens: ev.w.prompt, completionTokens: ev.w.completion } : { promptTokens: ev.w.prompt, completionTokens: ev.w.completion, chunks: ev.w.chunks });
       h.end({ endMs: ev.w.end, outcome: 'ok' });
     }
     if (++n % p.advanceEvery === 0) ledger.advance();

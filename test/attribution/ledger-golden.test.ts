@@ -27,7 +27,7 @@ afterAll(() => {
 });
 
 /** What each scenario is there to exercise; a digest of a run that never took the path would guard nothing. */
-function checkExercised(scenario: Scenario, policy: AttributionPolicy, run: ReturnType<typeof runGolden>): void {
+function checkExercised(scenario: Scenario, policy: AttributionPolicy, idle: IdlePolicy, run: ReturnType<typeof runGolden>): void {
   const s = run.ledger.stats();
   const incomplete = run.records.filter((r) => !r.complete).length;
   if (policy === 'learned') {
@@ -59,6 +59,16 @@ function checkExercised(scenario: Scenario, policy: AttributionPolicy, run: Retu
     case 'duplicate-ids':
       expect(new Set(run.records.map((r) => r.id)).size).toBeLessThan(run.records.length);
       break;
+    case 'marks':
+      expect(s.lagFinalised).toBeGreaterThan(0);
+      if (policy !== 'time') expect(s.forcedSplits).toBeGreaterThan(0);
+      if (policy === 'learned') {
+        // The marks move learned records (and only those): the same run without them differs.
+        const plain = new Map(runGolden(scenario, policy, idle, undefined, true).records.map((r) => [`${r.id}@${r.startMs}`, r.energyJ.total]));
+        const moved = run.records.filter((r) => r.attribution === 'learned' && plain.get(`${r.id}@${r.startMs}`) !== r.energyJ.total).length;
+        expect(moved).toBeGreaterThan(50);
+      }
+      break;
   }
 }
 
@@ -69,7 +79,7 @@ describe('ledger golden digests (every policy × idle mode × scenario, bit for 
         const key = `${policy}/${idle}/${scenario}`;
         it(key, () => {
           const run = runGolden(scenario, policy, idle);
-          checkExercised(scenario, policy, run);
+          checkExercised(scenario, policy, idle, run);
           const t = run.ledger.totals();
           // Conservation holds in every scenario, whatever the digest says.
           expect(Math.abs(t.attributedJ + t.unattributedJ - t.measuredJ)).toBeLessThanOrEqual(1e-9 * t.measuredJ);

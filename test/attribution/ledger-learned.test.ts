@@ -56,6 +56,16 @@ describe('learned policy: hidden per-model costs, concurrent mixed load', () => 
     });
   }
 
+  it('a decode that changes speed mid-request (the batch changed): with the proxy\'s decode marks requests are within 2 % of their truth, without them more than twice as far off', () => {
+    const reqs = simulate({ models: MODELS, seconds: 600, rate: 2, staticW: 100, streamedShare: 1, seed: 13, unevenDecode: true });
+    const withMarks = relativeError(reqs, runLedger(reqs, 100, 'learned', {}, true), WARMUP_MS, (r) => r.attribution === 'learned');
+    const without = relativeError(reqs, runLedger(reqs, 100, 'learned'), WARMUP_MS, (r) => r.attribution === 'learned');
+    // Seen: 0.7 % with marks, 2.9 % without (the same J per token either way: only the overlap with others is wrong).
+    expect(withMarks.n).toBeGreaterThan(500);
+    expect(withMarks.err).toBeLessThan(0.02);
+    expect(without.err).toBeGreaterThan(2 * withMarks.err);
+  });
+
   it('falls back to tokens until a model is ready: the first records say "tokens", later ones "learned"', () => {
     const reqs = simulate({ models: MODELS, seconds: 300, rate: 2, staticW: 100, streamedShare: 0.7, seed: 12 });
     const run = runLedger(reqs, 100, 'learned');

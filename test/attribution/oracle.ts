@@ -21,6 +21,27 @@ export interface OracleWindow {
   /** A streamed request: its first byte ends its prefill. */
   stream?: boolean;
   firstByte?: number;
+  /** Its decode marks, [time, content chunks streamed by then], and the chunks it streamed in all. */
+  marks?: readonly (readonly [number, number])[];
+  chunks?: number;
+}
+
+/**
+ * `learned`: the decode interval of w that holds the piece [a, b] (cuts fall on every mark), and its share
+ * of the chunks: [first byte, mark 1], …, [last mark, end]; one interval when the marks are not usable
+ * (out of order, outside the decode, or counts past the total).
+ */
+function decodeInterval(w: OracleWindow, a: number): { from: number; to: number; share: number } {
+  const fb = w.firstByte!;
+  const m = w.marks ?? [];
+  const n = w.chunks;
+  const times = [fb, ...m.map((x) => x[0]), w.end];
+  const counts = [0, ...m.map((x) => x[1]), n ?? 0];
+  const usable = m.length > 0 && n !== undefined && n > 0 && times.every((t, i) => i === 0 || t > times[i - 1]!) && counts.every((c, i) => i === 0 || c >= counts[i - 1]!);
+  if (!usable) return { from: fb, to: w.end, share: 1 };
+  let i = 0;
+  while (i + 2 < times.length && a >= times[i + 1]!) i++;
+  return { from: times[i]!, to: times[i + 1]!, share: (counts[i + 1]! - counts[i]!) / n };
 }
 
 export interface OracleOptions {
@@ -45,7 +66,8 @@ const tokensRule: OracleRule = (w, _a, _b, o) =>
 export const ORACLE_RULES: Readonly<Record<string, OracleRule>> = {
   time: () => undefined,
   tokens: tokensRule,
-  // Learned power by phase for models with costs; the others fall back to `tokens` (class 1).
+  // Learned power by phase for models with costs, decode spread by the chunks between marks; the others
+  // fall back to `tokens` (class 1).
   learned: (w, a, b, o) => {
     const c = w.model === undefined ? undefined : o.costs?.[w.model];
     if (c === undefined || (w.prompt === undefined && w.completion === undefined)) return tokensRule(w, a, b, o);
@@ -53,7 +75,9 @@ export const ORACLE_RULES: Readonly<Record<string, OracleRule>> = {
     const dec = c.completionJ * (w.completion ?? 0);
     const fb = w.firstByte;
     if (w.stream && fb !== undefined && fb > w.start && fb < w.end) {
-      return { cls: 2, d: b <= fb ? pre / (fb - w.start) : dec / (w.end - fb) };
+      if (b <= fb) return { cls: 2, d: pre / (fb - w.start) };
+      const iv = decodeInterval(w, a);
+      return { cls: 2, d: (dec * iv.share) / (iv.to - iv.from) };
     }
     return { cls: 2, d: (pre + dec) / (w.end - w.start) };
   },
@@ -83,8 +107,8 @@ export function referenceActiveJ(
     const from = Math.max(...ids.map((id) => timeline.series(id)!.retainedFromMs()!));
     const until = processedUntilMs[pool]!;
     const ws = wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
-    // First bytes cut too: a learned window's density changes there (a cut elsewhere changes nothing).
-    const phases = wins.filter((w) => w.pool === pool && w.stream && w.firstByte !== undefined).map((w) => w.firstByte!);
+    // First bytes and marks cut too: a learned window's density changes there (a cut elsewhere changes nothing).
+    const phases = wins.filter((w) => w.pool === pool && w.stream && w.firstByte !== undefined).flatMap((w) => [w.firstByte!, ...(w.marks ?? []).map((x) => x[0])]);
     const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e]), ...phases])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);
     for (const x of ws) out.set(x.w.id, 0);
     // Sweep: windows enter the active set at their start cut and leave at their end cut.

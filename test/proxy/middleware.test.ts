@@ -74,8 +74,9 @@ describe('inferwattMiddleware', () => {
     expect(res.headers['x-inferwatt-request-id']).toBe(w.start.id);
     expect(w.start).toMatchObject({ pool: 'mine', startMs: 1000, api: 'openai.chat', tenant: 'team-a', method: 'POST' });
     expect(w.updates[0]).toEqual({ model: 'gpt-3.5-turbo', stream: true });
-    expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0 });
+    expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0, chunks: 16 });
     expect(w.firstByteMs).toBe(1005);
+    expect(w.marks).toEqual([]); // every event at one instant of the clock: no boundary of the mark grid crossed
     expect(w.end).toEqual({ endMs: 1015, status: 200, outcome: 'ok' });
   });
 

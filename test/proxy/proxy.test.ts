@@ -449,6 +449,53 @@ describe('proxy faults that need their own upstream', () => {
     }
   });
 
+  it('a streamed response sends decode marks on the 250 ms grid: the chunks read by the first boundary after a write, and by the last one of a stall; its chunk count at the end (fake clock)', async () => {
+    const clock = createFakeClock();
+    let clientBytes = 0;
+    // Content events at these fake times (ms after the headers), then [DONE]: a stall from 200 to 600 and one from 700 to 1300.
+    const at = [10, 100, 200, 600, 700, 1_300];
+    const up = http.createServer((_req, res) => {
+      void (async () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let sent = 0;
+        const send = async (ev: string) => {
+          res.write(ev);
+          sent += ev.length;
+          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
+        };
+        for (const t of at) {
+          clock.advance(t - clock.nowMs());
+          await send(`data: {"choices":[{"delta":{"content":"x"}}]}\n\n`);
+        }
+        await send('data: [DONE]\n\n');
+        res.end();
+      })();
+    });
+    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+    try {
+      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, clock });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+      expect(res.status).toBe(200);
+      await rig.tracker.windowsEnded(1);
+      const w = rig.tracker.windows[0]!;
+      expect(w.firstByteMs).toBe(10);
+      expect(w.marks).toEqual([[250, 3], [500, 3], [750, 5], [1_250, 5]]);
+      expect(w.merged.chunks).toBe(6);
+      expect(w.lateCalls).toBe(0);
+    } finally {
+      up.close();
+    }
+  });
+
+  it('a JSON (not streamed) response sends no decode marks and no chunk count', async () => {
+    rig = await startRig();
+    const res = await rawRequest(rig.url, { path: '/v1/chat/completions', headers: { 'x-replay-fixture': 'openai/chat-nonstream-gpt35.json' }, body: '{}' });
+    expect(res.status).toBe(200);
+    await rig.tracker.windowsEnded(1);
+    expect(rig.tracker.windows[0]!.marks).toEqual([]);
+    expect(rig.tracker.windows[0]!.merged.chunks).toBeUndefined();
+  });
+
   it('a stream whose gaps are each shorter than upstreamIdleTimeoutMs is never cut, however long it runs in all (fake clock)', async () => {
     const clock = createFakeClock();
     let clientBytes = 0;
@@ -662,7 +709,8 @@ describe('the official openai client through the proxy', () => {
     await rig.tracker.windowsEnded(before + 20);
     for (const p of proxied) {
       const w = rig.tracker.byId(p.id!)!;
-      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0 });
+      // chunks: the recording's 16 data events before [DONE] (role, 13 tokens, finish, usage).
+      expect(w.merged).toEqual({ model: 'gpt-3.5-turbo-0125', stream: true, promptTokens: 14, completionTokens: 13, cachedPromptTokens: 0, chunks: 16 });
       expect(w.end?.outcome).toBe('ok');
       expect(w.start.api).toBe('openai.chat');
     }
@@ -682,9 +730,9 @@ describe('the official openai client through the proxy', () => {
     expect(completed).toMatchObject({ input_tokens: 18, output_tokens: 80 });
     await rig.tracker.windowsEnded(before + 3);
     const [w1, w2, w3] = rig.tracker.windows.slice(before);
-    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2', stream: true });
+    expect(w1!.merged).toEqual({ model: 'davinci:2023-07-21-v2', stream: true, chunks: 16 });
     expect(w2!.merged).toEqual({ model: 'text-embedding-3-small', promptTokens: 2, completionTokens: 0 });
-    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', stream: true, promptTokens: 18, completionTokens: 80, cachedPromptTokens: 0 });
+    expect(w3!.merged).toEqual({ model: 'gpt-4.1-nano-2025-04-14', stream: true, promptTokens: 18, completionTokens: 80, cachedPromptTokens: 0, chunks: 87 });
   });
 });
 

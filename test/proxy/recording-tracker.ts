@@ -8,6 +8,8 @@ import type { RequestNote, RequestNoteSink } from '../../src/core/request-notes.
 export interface RecordedWindow {
   start: WindowStart;
   firstByteMs: number | undefined;
+  /** Decode marks, [time, chunks by then], in the order sent. */
+  marks: [number, number][];
   updates: WindowUpdate[];
   /** The updates merged, later values winning. */
   merged: WindowUpdate;
@@ -50,7 +52,7 @@ export function createRecordingTracker(): RecordingTracker {
       });
     },
     open(start) {
-      const w: RecordedWindow = { start, firstByteMs: undefined, updates: [], merged: {}, end: undefined, lateCalls: 0 };
+      const w: RecordedWindow = { start, firstByteMs: undefined, marks: [], updates: [], merged: {}, end: undefined, lateCalls: 0 };
       windows.push(w);
       byId.set(start.id, w);
       return {
@@ -58,6 +60,10 @@ export function createRecordingTracker(): RecordingTracker {
         firstByte(t) {
           if (w.end) w.lateCalls++;
           w.firstByteMs ??= t;
+        },
+        progress(t, chunks) {
+          if (w.end) w.lateCalls++;
+          w.marks.push([t, chunks]);
         },
         update(u) {
           if (w.end) w.lateCalls++;

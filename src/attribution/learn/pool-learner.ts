@@ -15,7 +15,8 @@ import { CostFit } from './cost-fit.js';
  *                                               + J per cached prompt token of m × cached prompt tokens in it )
  *
  * A streamed request's prompt tokens are spread evenly over its prefill (start to first byte), its
- * completion tokens over its decode (first byte to end); a non-streamed request carries both over its
+ * completion tokens over its decode (first byte to end) as its content chunks were streamed (between two
+ * of the proxy's decode marks, the share of the chunks streamed between them); a non-streamed request carries both over its
  * whole window. Prompt tokens the server served from its cache skip prefill: they are a feature of their
  * own. The coefficients are fitted with forgetting and kept non-negative (cost-fit.ts); a model is
  * *ready* once enough buckets saw it and its costs' standard errors are small.
@@ -185,7 +186,8 @@ export class PoolLearner {
     const fb = w.firstByteMs;
     if (w.stream && fb !== undefined && fb > start && fb < end) {
       this.spread(start, fb, m, prompt - cached, 0, cached);
-      this.spread(fb, end, m, 0, w.completion ?? 0, 0);
+      const c = w.completion ?? 0;
+      w.decodeIntervals((_j, a, b, share) => this.spread(a, b, m, 0, c * share, 0));
       this.time(m, fb - start, prompt - cached, end - fb, w.completion ?? 0);
     } else {
       // Prefill comes first, but the response does not say when it ended. Its model's streamed requests

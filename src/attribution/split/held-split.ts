@@ -93,20 +93,20 @@ export class HeldSplit implements PoolSplit {
     for (let i = 0; i < e.length; i++) se[i] = se[i]! + e[i]!;
   }
 
-  /** w's first byte: a learned window's density changes from here (the ledger calls this only while w is active). */
+  /** w's mark number w.markPos (its first byte, or a decode mark): a learned window's density changes from here (called only while w is active). */
   phase(w: Win): void {
     this.closeCur();
-    w.phaseDone = true;
-    if (w.ended && w.learned && w.densityAfter !== w.density) {
-      this.addLearned(w.density, -1);
-      this.addLearned(w.densityAfter, 1);
+    const j = w.markPos;
+    if (w.ended && w.learned && w.densAt(j + 1) !== w.densAt(j)) {
+      this.addLearned(w.densAt(j), -1);
+      this.addLearned(w.densAt(j + 1), 1);
     }
     this.phaseAwaiting.push(w);
   }
 
   end(w: Win): void {
     this.closeCur();
-    if (w.learned) this.addLearned(w.phaseDone ? w.densityAfter : w.density, -1);
+    if (w.learned) this.addLearned(w.densAt(w.markPos), -1);
     else if (w.known) {
       this.known--;
       if (w.density > 0) { this.knownPos--; compAdd(this.density, -w.density); }
@@ -127,7 +127,7 @@ export class HeldSplit implements PoolSplit {
     this.rule.classify(w);
     if (!w.inActive) return;
     this.open--;
-    if (w.learned) this.addLearned(w.phaseDone ? w.densityAfter : w.density, 1);
+    if (w.learned) this.addLearned(w.densAt(w.markPos), 1);
     else if (w.known) {
       this.known++;
       if (w.density > 0) { this.knownPos++; compAdd(this.density, w.density); }
@@ -146,14 +146,16 @@ export class HeldSplit implements PoolSplit {
       const sb = ring.at(b);
       sa.addOpen -= 1; sb.subOpen -= 1;
       if (w.learned) {
-        // Held segments before its first decode segment weigh its prefill density, the others its decode one.
-        const p = w.phaseSeq;
-        if (p > 0 && p <= b) {
-          this.heldLearned(a, p - 1, w.density);
-          this.heldLearned(Math.max(a, p), b, w.densityAfter);
-        } else {
-          this.heldLearned(a, b, w.density);
+        // Held segments before its first segment after mark j weigh its density of interval j; those
+        // after its last mark with a known segment, that of the next interval.
+        let from = a;
+        const m = w.markSeqd;
+        for (let j = 0; j < m; j++) {
+          const p = j === 0 ? w.phaseSeq : w.marks![4 * j - 1]!;
+          this.heldLearned(from, Math.min(b, p - 1), w.densAt(j));
+          from = Math.max(from, p);
         }
+        this.heldLearned(from, b, w.densAt(m));
       } else if (w.known) {
         sa.addKnown += 1; sb.subKnown += 1;
         if (w.density > 0) { sa.addKnownPos += 1; sb.subKnownPos += 1; sa.addDensity += w.density; sb.subDensity += w.density; }
@@ -174,10 +176,35 @@ export class HeldSplit implements PoolSplit {
     this.winEnergy(w, w.cumAtStart, w.fromSeq, out);
     w.cumAtGiven = this.P.takeSnap();
     w.givenSeq = this.ring.seq;
+    // What it gets from here on (to unattributed) counts from cumAtGiven.
+    this.P.dropSnap(w.cumAtMark);
+    this.P.dropVec(w.learnedAcc);
+    w.cumAtMark = undefined;
+    w.learnedAcc = undefined;
   }
 
   held(): number {
     return this.ring.held();
+  }
+
+  /**
+   * The boundary of w's mark number w.markRes was split: the integrals are those at the mark. A learned
+   * window that has ended banks its energy of the interval before (its density there times the learned
+   * integral's increase since its last bank), so that only the integrals at its last boundary are kept,
+   * however many marks it has. An open one is skipped: these segments counted it as unknown (splitSeq).
+   */
+  private markSplit(w: Win): void {
+    const j = w.markRes++;
+    if (!(w.ended && w.learned)) return;
+    const P = this.P;
+    const D = P.deviceCount;
+    const ct = P.integrals;
+    const from = w.cumAtMark ?? (w.emitted && w.cumAtGiven !== undefined ? w.cumAtGiven : (w.cumAtSplit ?? w.cumAtStart));
+    const d = w.densAt(j);
+    const acc = (w.learnedAcc ??= P.takeVec());
+    for (let i = 0; i < D; i++) acc[i] = acc[i]! + d * cumDiff(ct, from, 6 * D + i, D);
+    if (w.cumAtMark === undefined) w.cumAtMark = P.takeSnap();
+    else for (let i = 6 * D; i < 8 * D; i++) w.cumAtMark[i] = ct[i]!;
   }
 
   /** Counts a learned window of density d in (sign 1) or out of (-1) the active set. */
@@ -223,9 +250,12 @@ export class HeldSplit implements PoolSplit {
     clearList(this.awaiting);
     if (this.phaseAwaiting.length > 0) {
       for (const w of this.phaseAwaiting) {
-        if (!w.inActive) continue;
-        w.phaseSeq = seq;
-        if (prevSeq < ring.headSeq) w.cumAtPhase = this.P.takeSnap();
+        // Each of its marks processed since the last segment opened (w is listed once per mark).
+        if (!w.inActive || w.markSeqd >= w.markPos) continue;
+        const j = w.markSeqd++;
+        if (j === 0) w.phaseSeq = seq;
+        else w.marks![4 * j - 1] = seq;
+        if (prevSeq < ring.headSeq) this.markSplit(w);
         else ring.at(prevSeq).phasers.push(w);
       }
       clearList(this.phaseAwaiting);
@@ -294,7 +324,7 @@ export class HeldSplit implements PoolSplit {
     }
     const phasers = s.phasers;
     if (phasers.length > 0) {
-      for (const w of phasers) w.cumAtPhase = P.takeSnap();
+      for (const w of phasers) this.markSplit(w);
       clearList(phasers);
     }
     const enders = s.enders;
@@ -329,15 +359,16 @@ export class HeldSplit implements PoolSplit {
     const useSplit = cs !== undefined && w.splitSeq > fromSeq;
     const d = w.density;
     if (w.learned) {
-      // Time shares up to the split point, then its learned density, which changes after segment phaseSeq - 1.
+      // Time shares up to the split point, then its learned density: what it banked at its marks
+      // (markSplit), and its density of the interval it is in since the last of them.
       const c0 = useSplit ? cs : cf;
-      const k0 = useSplit ? w.splitSeq : fromSeq;
-      const p = w.phaseSeq;
-      const cp = w.cumAtPhase;
+      const cm = w.cumAtMark ?? c0;
+      const acc = w.learnedAcc;
+      const dn = w.densAt(w.markRes);
       for (let i = 0; i < D; i++) {
         let v = useSplit ? cumDiff(cs, cf, i, D) : 0;
-        if (p > 0 && p - 1 > k0) v += d * cumDiff(cp!, c0, 6 * D + i, D) + w.densityAfter * cumDiff(ct, cp, 6 * D + i, D);
-        else v += (p > 0 ? w.densityAfter : d) * cumDiff(ct, c0, 6 * D + i, D);
+        const x = dn * cumDiff(ct, cm, 6 * D + i, D);
+        v += acc === undefined ? x : acc[i]! + x;
         out[i] = v + cumDiff(ct, c0, 8 * D + i, D);
       }
     } else if (!w.known) for (let i = 0; i < D; i++) out[i] = cumDiff(ct, cf, i, D);
@@ -358,11 +389,13 @@ export class HeldSplit implements PoolSplit {
     P.dropSnap(w.cumAtStart);
     P.dropSnap(w.cumAtGiven);
     P.dropSnap(w.cumAtSplit);
-    P.dropSnap(w.cumAtPhase);
+    P.dropSnap(w.cumAtMark);
+    P.dropVec(w.learnedAcc);
     w.cumAtStart = undefined;
     w.cumAtGiven = undefined;
     w.cumAtSplit = undefined;
-    w.cumAtPhase = undefined;
+    w.cumAtMark = undefined;
+    w.learnedAcc = undefined;
     this.ctx.activeFinal(P, w, act);
   }
 }

@@ -13,8 +13,9 @@ const SAVE_EVERY_MS = 60_000;
 /**
  * `learned`: each active window weighs its learned power in its phase, its model's J per token × its
  * tokens per ms: prompt tokens (less the cached ones, which cost their own) over its prefill, from its
- * start to its first byte, and completion tokens over its decode, from its first byte to its end; one
- * phase carrying both for a non-streamed request. The piece's measured energy (baseline included) is
+ * start to its first byte, and completion tokens over its decode, from its first byte to its end, spread
+ * as its content chunks were streamed (the proxy's decode marks: between two marks, the share of the
+ * chunks streamed between them); one phase carrying both for a non-streamed request. The piece's measured energy (baseline included) is
  * split in proportion, so energy is conserved as under every policy. The costs come from the pool's
  * learner (learn/pool-learner.ts), fitted on the same energy. A window whose model's costs are not known
  * well enough yet, or whose tokens are unknown, falls back to `tokens` (its record says so); in a piece it
@@ -39,9 +40,14 @@ class LearnedRule implements WeightRule {
     const decodeJ = costs.completionJ * (w.completion ?? 0);
     const fb = w.firstByteMs;
     w.learned = true;
+    w.dens = undefined;
     if (w.stream && fb !== undefined && fb > start && fb < end) {
       w.density = prefillJ / (fb - start);
-      w.densityAfter = decodeJ / (end - fb);
+      w.decodeIntervals((j, a, b, share) => {
+        const d = (decodeJ * share) / (b - a);
+        if (j === 1) w.densityAfter = d;
+        else (w.dens ??= []).push(d);
+      });
     } else {
       w.density = (prefillJ + decodeJ) / (end - start);
       w.densityAfter = w.density;

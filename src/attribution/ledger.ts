@@ -206,10 +206,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
     progress(w, tMs, chunks) {
       const P = w.pool;
-      if (!split.phases || P === undefined || w.ended) return;
+      if (!split.phases || P === undefined) return;
       const n = w.markCount;
-      // After its first byte and its last mark, with no fewer chunks: else it says nothing usable.
-      if (n === 0 || !(tMs > w.markTime(n - 1)) || !isCount(chunks) || (n > 1 && chunks < w.marks![4 * n - 7]!)) { books.ignoredCalls++; return; }
+      // After its first byte and its last mark, with no fewer chunks, before its end: else it says nothing usable.
+      if (w.ended || n === 0 || !(tMs > w.markTime(n - 1)) || !isCount(chunks) || (n > 1 && chunks < w.marks![4 * n - 7]!)) { books.ignoredCalls++; return; }
       const order = ++evOrder;
       (w.marks ??= []).push(tMs, chunks, order, 0);
       // Queued when all its earlier marks were processed; else when the one before it is (applyMark).

@@ -1,10 +1,6 @@
 /**
- * Forwarding one request: node:http's server on the client side, undici's `dispatch` to the upstream
- * (its callbacks instead of a ClientRequest, a socket stream and their listeners per request: the proxy
- * alone went from 1.16x the CPU per request of a bare node:http proxy to below it, docs/bench.md), bytes
- * untouched, streamed (no buffering: every upstream chunk is written to the client as it arrives, with
- * backpressure: `onData` returns false and `drain` resumes), the taps reading on the side. Upgrades
- * (WebSocket) stay on node:http (tunnel.ts).
+ * Forwarding one request: node:http both ways, bytes untouched, streamed (no buffering: every upstream
+ * chunk is written to the client as it arrives, with backpressure), the taps reading on the side.
  *
  * Timeline of a window: open at receipt; firstByte when the first body byte is written to the client
  * (headers alone are not a first byte: an SSE server sends its headers before the first token; a
@@ -13,24 +9,23 @@
  * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
  * a whole one).
  *
- * Upstream timeouts (undici's own are off): `upstreamTimeoutMs` until the response headers, connecting
- * included (one timer per request), then
+ * Upstream timeouts: `upstreamTimeoutMs` until the response headers (one timer per request), then
  * `upstreamIdleTimeoutMs` between bytes of the response body. The idle timeout is not a timer per
  * request, re-armed on every chunk: one sweep every quarter of it looks at the tick stamped on each
  * response in flight by its last chunk (see `IdleSweep` below).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import { errnoCode, errorMessage } from '../core/errors.js';
 import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { beginExchange, finishExchange, responseTap, type ExchangeContext } from './exchange.js';
-import { filterHeaders, forwardedHeaders, latin1Headers, rawHeader } from './headers.js';
+import { filterHeaders, forwardedHeaders } from './headers.js';
 import { IDLE_TICKS, IdleSweep, NOT_WATCHED } from './idle-sweep.js';
 import { createRequestTap, type RequestTap, type ResponseTap } from './tap.js';
-import type { UpstreamHandler, UpstreamRouter } from './upstreams.js';
+import type { UpstreamRouter } from './upstreams.js';
 import type { OutcomeReason, WindowCounters } from './window.js';
 import type { RequestNoteSink } from '../core/request-notes.js';
 
@@ -76,17 +71,14 @@ export interface Forwarder {
 
 const ignore = (): void => {};
 
-const CONNECT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNABORTED']);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'ECONNABORTED']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 function classify(err: unknown, timedOut: boolean): UpstreamErrorReason {
   if (timedOut) return 'timeout';
   const code = errnoCode(err);
   if (code && CONNECT_CODES.has(code)) return 'connect';
-  const message = errorMessage(err);
-  // undici's refusals of a response it cannot take (an unasked 101 or a 100): not a reset
-  if (message === 'bad upgrade' || message === 'bad response') return 'other';
-  if ((code && RESET_CODES.has(code)) || message === 'socket hang up' || message === 'other side closed') return 'reset';
+  if ((code && RESET_CODES.has(code)) || errorMessage(err) === 'socket hang up') return 'reset';
   return 'other';
 }
 
@@ -168,9 +160,6 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       // A tap that throws loses its reading, never the request: thrown from a 'data' listener it would be
       // uncaught (the body not forwarded, the window left open, the process gone).
       let reqTap: RequestTap | undefined = createRequestTap(maxParseBodyBytes, Number.isFinite(contentLength) ? contentLength : undefined, req.headers['content-encoding']);
-      // Paused until undici starts sending the body (it resumes it), so that no chunk flows to the tap
-      // alone before undici listens.
-      req.pause();
       req.on('data', (chunk: Buffer) => {
         try {
           reqTap?.write(chunk);
@@ -190,21 +179,14 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
     const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, forwardedHeaders(req, upstream.hostHeader, REQUEST_ID_HEADER, id));
 
-    /** undici's abort of this request, once it is queued (`onConnect`). */
-    let abortUp: ((err?: Error) => void) | undefined;
-    /** The upstream's response has begun (`onHeaders`). */
-    let responded = false;
-    /** Set when the body paused for backpressure: undici's resume. */
-    let resumeUp: (() => void) | undefined;
-    let drainHooked = false;
+    let upReq: ClientRequest;
+    let upRes: IncomingMessage | undefined;
     let tap: ResponseTap | undefined;
     let status: number | undefined;
     let clientGone = false;
     /** Why the upstream failed this request, once it has. */
     let failure: OutcomeReason | undefined;
     let timedOut = false;
-    /** Timed out before undici put the request on a connection: what undici reports after is ignored. */
-    let abandoned = false;
     let cancelTimer: (() => void) | undefined;
 
     let slot = active.add(res);
@@ -225,22 +207,30 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       finishExchange(x, t, endMs, status, outcomeOverride, complete, reason, tapFailed);
     };
 
-    const badRequest = (err: unknown) => {
-      // Invalid header values or path that the client sent, refused by the upstream client.
+    try {
+      upReq = upstream.request({ method, path, headers });
+    } catch (err) {
+      // Invalid header values that the client sent are rejected by node:http here.
       logger.rateLimited('warn', 'bad-request', 'request could not be forwarded', { error: errorMessage(err) });
       reportError('other');
       failure = 'bad_request';
-      status = 502;
+      res.once('finish', () => finishWindow('error', true, 'bad_request'));
+      res.once('close', () => finishWindow('error', false, 'bad_request'));
       sendJsonError(res, 502, id, `request could not be forwarded: ${errorMessage(err)}`, 'bad_request');
-    };
+      return;
+    }
+
+    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
+      // Time to the response headers; a stream that then takes long is not cut.
+      cancelTimer = clock.setTimer(() => {
+        timedOut = true;
+        upReq.destroy(new Error('upstream timeout'));
+      }, opts.upstreamTimeoutMs);
+    }
 
     const onUpstreamFailure = (err: unknown) => {
       cancelTimer?.();
-      if (clientGone || abandoned) return; // our own abort
-      if (errnoCode(err) === 'UND_ERR_INVALID_ARG') {
-        badRequest(err);
-        return;
-      }
+      if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
       const reason = classify(err, timedOut);
       reportError(reason);
       logger.rateLimited('warn', `upstream-${reason}`, `upstream ${upstream.name} failed: ${reason}`, { error: errorMessage(err), code: errnoCode(err) });
@@ -257,65 +247,62 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         failure,
       );
     };
+    upReq.on('error', onUpstreamFailure);
 
-    const handler: UpstreamHandler = {
-      onConnect(abort) {
-        abortUp = abort;
-        if (clientGone || abandoned) abort();
-      },
-      onHeaders(code, rawHeaders, resume, statusText) {
-        // Informational heads (103) are not relayed, the final response follows. undici itself fails a
-        // 101 (Upgrade is hop-by-hop and never forwarded, so it was not asked for) and a 100 ('bad upgrade',
-        // 'bad response': reason `other`).
-        if (code >= 100 && code < 200) return true;
-        cancelTimer?.();
-        responded = true;
-        if (clientGone) return false;
-        status = code;
-        const raw = latin1Headers(rawHeaders);
-        try {
-          // Trailers of the upstream (rare for LLM servers) are not forwarded.
-          res.writeHead(code, statusText, filterHeaders(raw, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
-        } catch (err) {
-          // What the parser read but node:http will not send (a status outside 100–999, a control
-          // character in the reason phrase): thrown here it would end the request with its window open.
-          failure = 'upstream_bad_response';
-          reportError('other');
-          logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
-          status = 502;
-          res.statusMessage = ''; // writeHead kept the rejected one; '' lets the next writeHead use the standard text
-          win.firstByte();
-          sendJsonError(res, 502, id, `upstream "${upstream.name}" sent a response that cannot be relayed: ${errorMessage(err)}`, 'upstream_bad_response');
-          abortUp?.();
-          return false;
-        }
-        if (code >= 500) reportError('status_5xx');
-        if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
-        // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
-        if (rawHeader(raw, 'content-length') === undefined) res.flushHeaders();
-        try {
-          tap = responseTap(exchange, x, code, rawHeader(raw, 'content-type'), rawHeader(raw, 'content-encoding'));
-        } catch (err) {
-          tapFailed(err);
-        }
-        resumeUp = resume;
-        return true;
-      },
-      onData(chunk) {
-        if (failure !== undefined || clientGone) return true;
+    // Upgrade is hop-by-hop and never forwarded, so a 101 is one the proxy did not ask for: without this
+    // listener node:http drops the socket silently, and the client would wait with its window open.
+    upReq.on('upgrade', (_r, socket) => {
+      socket.destroy(); // node:http emits no 'error' for this request after an upgrade
+      onUpstreamFailure(new Error('upstream switched protocols unasked (101)'));
+    });
+
+    upReq.on('response', (r) => {
+      cancelTimer?.();
+      upRes = r;
+      if (clientGone) {
+        r.destroy();
+        return;
+      }
+      status = r.statusCode ?? 502;
+      try {
+        // Trailers of the upstream (rare for LLM servers) are not forwarded.
+        res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
+      } catch (err) {
+        // What node:http parsed but will not send (a status below 100, a control character in the reason
+        // phrase): thrown here it would be uncaught and end the process, with this window left open.
+        r.destroy();
+        failure = 'upstream_bad_response';
+        reportError('other');
+        logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
+        status = 502;
+        res.statusMessage = ''; // writeHead kept the rejected one; '' lets the next writeHead use the standard text
         win.firstByte();
-        let more = true;
+        sendJsonError(res, 502, id, `upstream "${upstream.name}" sent a response that cannot be relayed: ${errorMessage(err)}`, 'upstream_bad_response');
+        return;
+      }
+      if (status >= 500) reportError('status_5xx');
+      if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
+      // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
+      if (r.headers['content-length'] === undefined) res.flushHeaders();
+      try {
+        tap = responseTap(exchange, x, status, r.headers['content-type'], r.headers['content-encoding']);
+      } catch (err) {
+        tapFailed(err);
+      }
+      let drainHooked = false;
+      r.on('data', (chunk: Buffer) => {
+        win.firstByte();
         if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
         if (!res.write(chunk)) {
           // backpressure: the client reads slower than the upstream writes. Its silence until then is
           // ours, not the upstream's: not watched for idleness.
-          more = false;
+          r.pause();
           if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
           if (!drainHooked) {
             drainHooked = true;
             res.on('drain', () => {
               if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
-              resumeUp?.();
+              r.resume();
             });
           }
         }
@@ -325,31 +312,25 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           tap = undefined;
           tapFailed(err);
         }
-        return more;
-      },
-      onComplete() {
-        if (failure !== undefined || clientGone) return;
+      });
+      r.on('end', () => {
         win.firstByte(); // a response without a body: its headers were its first bytes
         // The upstream is done: whatever time the client now takes to read the rest is not its silence.
         if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
         res.end();
-      },
-      onError(err) {
-        if (!responded) {
-          onUpstreamFailure(err);
-          return;
-        }
-        // Closed because the client left, the proxy cut the response (idle, shutdown), or a response it
-        // could not relay.
-        if (clientGone || win.ended || failure !== undefined || (slot >= 0 && cutReasons[slot] !== undefined)) return;
+      });
+      r.on('error', ignore); // reported on 'close' through `complete`
+      r.on('close', () => {
+        // Complete, or closed because the client left or the proxy cut the response (idle, shutdown).
+        if (r.complete || clientGone || win.ended || (slot >= 0 && cutReasons[slot] !== undefined)) return;
         // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
         failure = 'upstream_closed_mid_body';
         reportError('reset');
         logger.rateLimited('warn', 'upstream-midstream', `upstream ${upstream.name} closed the response mid-body`);
         finishWindow('error', false, failure);
         res.destroy();
-      },
-    };
+      });
+    });
 
     // `on`, not `once`: both fire once per response, and `once` wraps each listener (a bound function and
     // a removeListener per request on the hot path).
@@ -369,27 +350,12 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         logger.rateLimited('warn', 'upstream-idle', `upstream ${upstream.name} sent nothing for ${idleMs} ms once its response had begun; the response was cut (proxy.upstreamIdleTimeoutMs)`);
         finishWindow('error', false, cut);
       } else finishWindow('aborted', false, cut);
-      abortUp?.();
+      upReq.destroy();
+      upRes?.destroy();
     });
     req.on('error', ignore); // a client that aborts its upload: 'close' on res handles it
 
-    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
-      // Time to the response headers; a stream that then takes long is not cut.
-      cancelTimer = clock.setTimer(() => {
-        timedOut = true;
-        const err = new Error('upstream timeout');
-        if (abortUp) abortUp(err);
-        else {
-          // Not yet on a connection (connecting, or queued): answered now; undici's call to onConnect,
-          // when it comes, aborts the request.
-          onUpstreamFailure(err);
-          abandoned = true;
-        }
-      }, opts.upstreamTimeoutMs);
-    }
-
-    upstream.dispatch({ method, path, headers, body: hasBody ? req : null }, handler);
-    if (!hasBody) req.resume(); // nothing to read, but 'end' must come for the request to be complete
+    req.pipe(upReq);
   }
 
   return {

@@ -61,13 +61,6 @@ export function filterHeaders(raw: readonly string[], drop: ReadonlySet<string>,
   return out;
 }
 
-/** Raw header bytes (undici's) as node:http's `rawHeaders`: strings, read as latin1. */
-export function latin1Headers(raw: readonly Buffer[]): string[] {
-  const out = new Array<string>(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw[i]!.toString('latin1');
-  return out;
-}
-
 /** First value of a header in a `rawHeaders` array (name in lower case). */
 export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {

@@ -7,9 +7,7 @@
  * - The matched prefix is STRIPPED by default before forwarding (`/gpu0/v1/chat/completions` → upstream
  *   `/v1/chat/completions`), so a client sets its base URL to `http://proxy/gpu0/v1`; `stripPrefix: false`
  *   keeps it. The upstream URL's own path is prepended (`http://h:8000/base` → `/base/v1/…`).
- * - Plain requests go through an undici `Pool` per upstream (keep-alive; an idle connection closed after
- *   3–4 s, or the server's `Keep-Alive: timeout=N` hint less 1 s). Upgrades (tunnel.ts) through a
- *   node:http keep-alive agent per upstream, as follows. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
+ * - Keep-alive agent per upstream. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
  *   keep-alive (vLLM, SGLang), so a request never lands on a socket that the server is closing. Not with
  *   the Agent's `timeout` option: that re-arms a socket timer and adds a 'timeout' listener for every
  *   request (lib/_http_client.js listenSocketTimeout, responseKeepAlive's setTimeout(0), then
@@ -20,8 +18,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
 import { ConfigError } from '../core/errors.js';
 
 export interface UpstreamSpec {
@@ -38,13 +34,7 @@ export interface ResolvedUpstream {
   readonly prefix: string;
   readonly stripPrefix: boolean;
   readonly hostHeader: string;
-  /** node:http, for upgrades (tunnel.ts). */
   request(o: { method: string; path: string; headers: string[] }): http.ClientRequest;
-  /**
-   * undici, for plain requests (forward.ts): no ClientRequest, socket and stream objects per request.
-   * `headers` must hold no hop-by-hop header (undici refuses `connection`, `transfer-encoding`, …).
-   */
-  dispatch(o: { method: string; path: string; headers: string[]; body: Readable | null }, handler: UpstreamHandler): void;
   destroy(): void;
 }
 
@@ -54,27 +44,6 @@ export interface UpstreamRouter {
   select(rawUrl: string): { upstream: ResolvedUpstream; path: string; apiPath: string } | undefined;
   destroy(): void;
 }
-
-/**
- * What undici calls back for one request (its `DispatchHandler`, the callback form it runs natively):
- * `onConnect` once the request is queued (with its abort), `onHeaders` per response head (raw header
- * bytes, a `resume` for after a `false` from `onData`), `onData` per body chunk (false: pause the socket),
- * then `onComplete`, or `onError` at any point (an abort included).
- */
-export interface UpstreamHandler {
-  onConnect(abort: (err?: Error) => void): void;
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
-  onData(chunk: Buffer): boolean;
-  onComplete(trailers: unknown): void;
-  onError(err: Error): void;
-}
-
-/**
- * undici's keep-alive: an idle connection is closed after POOL_IDLE_MS without a hint (undici's timers
- * are coarse, up to ~1 s late: closed within 3–4 s, below uvicorn's 5 s), or the server's
- * `Keep-Alive: timeout=N` less 1 s, as the node:http agent below does.
- */
-const POOL_IDLE_MS = 3_000;
 
 /** Idle sockets are closed after FREE_SOCKET_IDLE_MS … FREE_SOCKET_IDLE_MS + FREE_SOCKET_SWEEP_MS (3.5–4 s). */
 const FREE_SOCKET_IDLE_MS = 3_500;
@@ -148,18 +117,6 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
   const stopSweep = sweepIdleSockets(agent);
   const transport = secure ? https : http;
   const basePath = url.pathname.replace(/\/+$/, '');
-  // No undici timeouts: forward.ts times the wait for the headers itself (as with node:http) and the
-  // body's silences with its idle sweep; connecting counts into the first (no connect timeout of its own).
-  const pool = new Pool(url.origin, {
-    connections: null,
-    pipelining: 1,
-    keepAliveTimeout: POOL_IDLE_MS,
-    keepAliveMaxTimeout: POOL_IDLE_MS,
-    keepAliveTimeoutThreshold: KEEP_ALIVE_HINT_MARGIN_MS,
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connectTimeout: 0,
-  });
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port ? Number(url.port) : secure ? 443 : 80;
   return {
@@ -170,13 +127,9 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
     hostHeader: url.host,
     request: ({ method, path, headers }) =>
       transport.request({ agent, hostname, port, method, path: basePath + path, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false }),
-    dispatch: ({ method, path, headers, body }, handler) => {
-      pool.dispatch({ method, path: basePath + path, headers, body }, handler);
-    },
     destroy: () => {
       stopSweep();
       agent.destroy();
-      pool.destroy().catch(() => {});
     },
   };
 }

@@ -5,7 +5,8 @@
 import { parseArgv, type ExtraFlag } from '../config/argv.js';
 import { ConfigError } from '../core/errors.js';
 import { reportError } from './cli-errors.js';
-import { createFactorResolver, findRegion, listRegions, loadFactorTables, type RegionKind } from '../impacts/factor-tables.js';
+import { createFactorResolver, loadFactorTables } from '../impacts/factor-tables.js';
+import { findRegion, listRegions, type RegionKind } from '../impacts/regions.js';
 import type { FactorOrigin } from '../impacts/types.js';
 
 export interface CommandIo {

@@ -5,7 +5,8 @@
  * with createFactorResolver and resolveLiveZone, which then cannot fail.
  */
 import { ConfigError } from '../core/errors.js';
-import { createFactorResolver, findRegion, loadFactorTables } from './factor-tables.js';
+import { createFactorResolver, loadFactorTables } from './factor-tables.js';
+import { findRegion } from './regions.js';
 import { resolveLiveZone, type LiveGridProvider } from './live-grid.js';
 import type { FactorOverrides } from './types.js';
 

@@ -11,7 +11,8 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { findRegion, gridZoneOf, type FactorTables } from './factor-tables.js';
+import type { FactorTables } from './factor-tables.js';
+import { findRegion, gridZoneOf } from './regions.js';
 import type { Factors } from './types.js';
 
 export type LiveGridProvider = 'electricitymaps' | 'gb-carbon-intensity';

@@ -4,17 +4,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
-import {
-  createFactorResolver,
-  defaultFactorsDir,
-  editDistance,
-  findRegion,
-  gridZoneOf,
-  loadFactorTables,
-  PLAUSIBLE,
-  readFactorTables,
-  suggestRegions,
-} from '../../src/impacts/factor-tables.js';
+import { createFactorResolver, defaultFactorsDir, loadFactorTables, PLAUSIBLE, readFactorTables } from '../../src/impacts/factor-tables.js';
+import { editDistance, findRegion, gridZoneOf, suggestRegions } from '../../src/impacts/regions.js';
 
 const SHIPPED = resolve(__dirname, '../../config/factors');
 const tmpDirs: string[] = [];

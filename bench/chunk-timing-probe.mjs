@@ -5,7 +5,7 @@
  * engine (test/engine/, llama.cpp, four sequences decoded together), reads the host's CPU load from
  * /proc/stat every 100 ms itself (power = load × 100 W, the `estimate` sensor's signal), streams the
  * requests of bench/policies-on-engine.mjs alone and then together, notes when each content chunk
- * arrives, and splits each 100 ms of energy among the requests in it by four rules:
+ * arrives, and splits each 100 ms of energy among the requests in it by six rules:
  *
  *   time      equal shares
  *   tokens    (0.2 × prompt + completion) tokens spread evenly over the request
@@ -14,6 +14,8 @@
  *   chunks+   as chunks, but the prompt's J over the time its prefill takes alone (prompt tokens × the ms
  *             per prompt token measured on the requests alone), ending at its first chunk: a request that
  *             waits for the others' prompts is not computing its own
+ *   wait      as chunks, but the prompt's J from the latest other first byte before the last tenth of its
+ *             wait to its own first byte (the agent's `--queued-prefill`)
  *
  * Costs per token are calibrate's on this engine (--prompt-j, --completion-j). For each rule: per request
  * the share ratio (its share of the batch / its share of the requests alone), as in the bench, and the
@@ -45,7 +47,7 @@ const SHAPES = [
   { name: 'short', requests: [[300, 40], [500, 20], [100, 60], [250, 41]] },
   { name: 'long', requests: [[300, 200], [500, 100], [100, 300], [250, 201]] },
 ];
-const RULES = ['time', 'tokens', 'phases', 'chunks', 'chunks+'];
+const RULES = ['time', 'tokens', 'phases', 'chunks', 'chunks+', 'wait'];
 /** ms of prefill per prompt token, from the requests alone (set before the batch is split). */
 let prefillMsPerToken = 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -136,7 +138,7 @@ function weight(rule, q, a, b) {
   const over = (x, y, amount) => { const l = Math.max(lo, x); const h = Math.min(hi, y); return h > l && y > x ? (amount * (h - l)) / (y - x) : 0; };
   if (rule === 'time') return hi - lo;
   if (rule === 'tokens') return over(q.start, q.end, 0.2 * q.prompt + q.completion);
-  const preFrom = rule === 'chunks+' ? Math.max(q.start, fb - q.prompt * prefillMsPerToken) : q.start;
+  const preFrom = rule === 'chunks+' ? Math.max(q.start, fb - q.prompt * prefillMsPerToken) : rule === 'wait' ? q.prefillFrom : q.start;
   const pre = over(preFrom, fb, PROMPT_J * q.prompt);
   if (rule === 'phases') return pre + over(fb, q.end, COMPLETION_J * q.completion);
   // chunks: each content chunk's tokens (completion / chunks) at its arrival, spread over the gap before it
@@ -149,6 +151,12 @@ function weight(rule, q, a, b) {
 /** Each request's energy when served together, per rule, split interval by interval. */
 function split(rule, qs) {
   const out = qs.map(() => 0);
+  // wait: a request's prefill begins at the latest other first byte before the last tenth of its wait.
+  for (const q of qs) {
+    const fb = q.chunks[0] ?? q.end;
+    const cut = fb - 0.1 * (fb - q.start);
+    q.prefillFrom = Math.max(q.start, ...qs.map((o) => o.chunks[0] ?? o.end).filter((t) => t <= cut));
+  }
   const from = Math.min(...qs.map((q) => q.start));
   const to = Math.max(...qs.map((q) => q.end));
   for (const [s, t] of samples) {

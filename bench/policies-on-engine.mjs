@@ -5,7 +5,10 @@
  * costs alone?
  *
  *   npm run build && bash scripts/install-engine.sh
- *   node bench/policies-on-engine.mjs [--power engine-cpu|estimate] [--warmup-s 90] [--reps 3] [--parallel 4] [--interval-ms 100] [--out FILE]
+ *   node bench/policies-on-engine.mjs [--power engine-cpu|estimate] [--queued-prefill] [--warmup-s 90] [--reps 3] [--parallel 4] [--interval-ms 100] [--out FILE]
+ *
+ * --queued-prefill: the learned agent runs with `--queued-prefill` (this engine computes the prompts of
+ * requests that arrive together one after another, as llama.cpp's server does).
  *
  * Power (`--power`):
  *   engine-cpu (default)  20 W plus 100 W per CPU-second of the engine process (all its threads'
@@ -53,6 +56,7 @@ const REPS = Number(opt('reps', '3'));
 const PARALLEL = Number(opt('parallel', '4'));
 const INTERVAL_MS = opt('interval-ms', '100');
 const POWER = opt('power', 'engine-cpu');
+const QUEUED = args.includes('--queued-prefill');
 if (POWER !== 'engine-cpu' && POWER !== 'estimate') throw new Error(`--power must be engine-cpu or estimate, not ${POWER}`);
 const OUT = opt('out', join(ROOT, 'bench', 'results', `policies-on-engine-${new Date().toISOString().replace(/[:.]/g, '-')}.json`));
 const MODEL = 'inferwatt-random-llama';
@@ -130,7 +134,7 @@ function stopAll() {
 process.on('SIGINT', () => { stopAll(); process.exit(130); });
 
 async function main() {
-  console.log(`policies on the real engine: warm-up ${WARMUP_S} s, ${REPS} reps, engine --parallel ${PARALLEL}, power ${POWER === 'estimate' ? 'the estimate sensor (host CPU load)' : "20 W + 100 W per engine CPU-second (RAPL zone of the bench's own)"} read every ${INTERVAL_MS} ms; load ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
+  console.log(`policies on the real engine: warm-up ${WARMUP_S} s, ${REPS} reps, engine --parallel ${PARALLEL}, power ${POWER === 'estimate' ? 'the estimate sensor (host CPU load)' : "20 W + 100 W per engine CPU-second (RAPL zone of the bench's own)"} read every ${INTERVAL_MS} ms${QUEUED ? '; learned with --queued-prefill' : ''}; load ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
   const engineUrl = await startProcess([join(ROOT, 'test', 'engine', 'server.mjs'), '--port', '0', '--parallel', String(PARALLEL)],
     async (out) => /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out())?.[1]);
   const sensorArgs = POWER === 'estimate'
@@ -143,7 +147,7 @@ async function main() {
     const [proxyPort, metricsPort] = [await freePort(), await freePort()];
     const metricsUrl = `http://127.0.0.1:${metricsPort}`;
     await startProcess([join(ROOT, 'bin', 'inferwatt.js'), 'run', ...sensorArgs, '--cpu-interval-ms', INTERVAL_MS,
-      '--attribution', policy, '--upstream', upstream, '--listen', `127.0.0.1:${proxyPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`,
+      '--attribution', policy, ...(policy === 'learned' && QUEUED ? ['--queued-prefill'] : []), '--upstream', upstream, '--listen', `127.0.0.1:${proxyPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`,
       '--region', 'FR', '--log-level', 'warn'],
     async () => ((await fetch(`${metricsUrl}/healthz`)).ok ? true : undefined));
     agents[policy] = { proxyUrl: `http://127.0.0.1:${proxyPort}`, metricsUrl };
@@ -232,7 +236,7 @@ async function main() {
     console.log(`  ${shape.name.padEnd(5)} ${row.join('   ')}   (batch/alone ${ba.toFixed(2)}; requests ${shape.requests.map(([p, c]) => `${p}/${c}`).join(', ')})`);
   }
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), power: POWER, warmupS: WARMUP_S, reps: REPS, parallel: PARALLEL, intervalMs: Number(INTERVAL_MS), loadavg: loadavg(), learned: models, runs, summary }, null, 2));
+  writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), power: POWER, queuedPrefill: QUEUED, warmupS: WARMUP_S, reps: REPS, parallel: PARALLEL, intervalMs: Number(INTERVAL_MS), loadavg: loadavg(), learned: models, runs, summary }, null, 2));
   console.log(`raw: ${OUT}`);
 }
 

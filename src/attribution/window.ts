@@ -22,6 +22,8 @@ import type { Outcome, WindowEnd, WindowHandle, WindowUpdate } from './types.js'
  *           bit 9 amortPending  counted in its amortization window's `pending`
  *           bit 10 learned    `learned`: weighed by its learned power (else its model's costs were not ready)
  *           bit 11 markQueued one of its marks (first byte, decode marks) waits in its pool's phase queue
+ *           bit 13 endDeferred `learned`: the proxy ended it before its first byte was processed; the
+ *                            held split finishes its end there (its prefill start is known only then)
  *           bit 12 stream     the request asked for a streamed response
  */
 export interface WindowOps {
@@ -46,6 +48,7 @@ const FLAG_AMORT_PENDING = 512;
 const FLAG_LEARNED = 1024;
 const FLAG_MARK_QUEUED = 2048;
 const FLAG_STREAM = 4096;
+const FLAG_END_DEFERRED = 8192;
 
 export class Win implements WindowHandle {
   endMs = Number.NaN;
@@ -81,6 +84,12 @@ export class Win implements WindowHandle {
   /** `learned`: its first segment after its first byte (0: none yet); how many of its marks have their first segment known. */
   phaseSeq = 0;
   markSeqd = 0;
+  /**
+   * `learned`: when its prefill began, if after its start (it waited while the engine computed earlier
+   * prompts): the first segment after that instant (0: no wait) and the instant (held-split.ts).
+   */
+  waitSeq = 0;
+  waitMs = Number.NaN;
   /**
    * `learned`, held split: how many of its mark boundaries were split (the interval its held energy is in),
    * and, once its density changed at one of them after its end, the integrals there and its energy before.
@@ -182,6 +191,12 @@ export class Win implements WindowHandle {
   set markQueued(v: boolean) {
     this.flags = v ? this.flags | FLAG_MARK_QUEUED : this.flags & ~FLAG_MARK_QUEUED;
   }
+  get endDeferred(): boolean {
+    return (this.flags & FLAG_END_DEFERRED) !== 0;
+  }
+  set endDeferred(v: boolean) {
+    this.flags = v ? this.flags | FLAG_END_DEFERRED : this.flags & ~FLAG_END_DEFERRED;
+  }
   get stream(): boolean {
     return (this.flags & FLAG_STREAM) !== 0;
   }
@@ -221,11 +236,19 @@ export class Win implements WindowHandle {
   markTime(j: number): number {
     return j === 0 ? this.firstByteMs! : this.marks![4 * j - 4]!;
   }
-  /** `learned`: its learned power in interval j (0: before its first byte, j: after mark j - 1). */
+  /** When its prefill began: its start, or the end of its wait. */
+  get prefillFromMs(): number {
+    return this.waitSeq > 0 ? this.waitMs : this.startMs;
+  }
+  /** `learned`: its learned power in interval j (0: its prefill, j: after mark j - 1). */
   densAt(j: number): number {
     if (j === 0) return this.density;
     const d = this.dens;
     return j === 1 || d === undefined ? this.densityAfter : d[Math.min(j, d.length + 1) - 2]!;
+  }
+  /** `learned`: its learned power after k of its boundaries (its wait's end, if any, then its marks): 0 while it waits. */
+  resDens(k: number): number {
+    return this.waitSeq > 0 ? (k === 0 ? 0 : this.densAt(k - 1)) : this.densAt(k);
   }
   /**
    * Its decode as intervals: [first byte, mark 1], …, [last mark, end], each with its share of the content

@@ -30,6 +30,7 @@ export const CONFIG_FLAGS: readonly FlagSpec[] = [
   { flag: 'cpu-tdp-w', path: ['sensors', 'cpuTdpW'], type: 'number', help: 'CPU TDP for the load-based estimate, W' },
   { flag: 'simulated-gpus', path: ['sensors', 'simulatedGpus'], type: 'int', help: 'GPUs of the simulated sensor (default 1)' },
   { flag: 'attribution', path: ['attribution', 'policy'], type: 'string', help: 'time | tokens | learned' },
+  { flag: 'queued-prefill', path: ['attribution', 'learn', 'queuedPrefill'], type: 'bool', help: 'learned: the engine computes the prompts of requests that arrive together one after another (llama.cpp slots), so a request\'s prefill starts when the one before it ends' },
   { flag: 'learn-state', path: ['attribution', 'learn', 'stateFile'], type: 'nullable-string', help: 'learned: keep the learned token costs across restarts in this file' },
   { flag: 'idle', path: ['attribution', 'idle'], type: 'string', help: 'unattributed | amortize' },
   { flag: 'records', path: ['records', 'file'], type: 'nullable-string', help: 'append finished request records to this JSONL file' },

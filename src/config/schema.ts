@@ -119,6 +119,7 @@ export const configSchema = z.object({
       memoryS: z.number().min(10).max(86_400),
       minSamples: z.number().min(1),
       maxUncertainty: z.number().positive().max(10),
+      queuedPrefill: z.boolean(),
       stateFile: z.string().min(1).nullable(),
     }),
   }),
@@ -202,7 +203,7 @@ export const DEFAULTS: Config = {
   },
   attribution: { policy: 'time', idle: 'unattributed', promptTokenWeight: DEFAULT_PROMPT_TOKEN_WEIGHT, lagBoundMs: DEFAULT_LAG_BOUND_MS, amortizeWindowMs: DEFAULT_AMORTIZE_WINDOW_MS, maxHoldMs: DEFAULT_MAX_HOLD_MS,
     tokenCosts: [],
-    learn: { bucketMs: DEFAULT_LEARN_OPTIONS.bucketMs, memoryS: DEFAULT_LEARN_OPTIONS.memoryS, minSamples: DEFAULT_LEARN_OPTIONS.minSamples, maxUncertainty: DEFAULT_LEARN_OPTIONS.maxUncertainty, stateFile: null },
+    learn: { bucketMs: DEFAULT_LEARN_OPTIONS.bucketMs, memoryS: DEFAULT_LEARN_OPTIONS.memoryS, minSamples: DEFAULT_LEARN_OPTIONS.minSamples, maxUncertainty: DEFAULT_LEARN_OPTIONS.maxUncertainty, queuedPrefill: DEFAULT_LEARN_OPTIONS.queuedPrefill, stateFile: null },
   },
   records: { file: null, keep: 10_000 },
   impacts: {

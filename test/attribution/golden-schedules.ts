@@ -3,7 +3,8 @@
  * (ledger-golden.test.ts): overlapping and nested windows over several pools and device kinds, sensors
  * that lag past the bound, window events older than what was processed, a device lost for good and one
  * that comes back, windows still open at flush, the `tokens` hold bounds, duplicate request ids, and
- * decode marks (as the proxy sends them on a 250 ms grid) with the hold bounds and a lagging sensor.
+ * decode marks (as the proxy sends them on a 250 ms grid) and queued prefills with the hold bounds and a
+ * lagging sensor.
  *
  * Each scenario is a list of calls at given times on a fake clock, driven in time order: readings
  * appended to the timeline, windows opened, given a first byte, updated and ended, and `advance()` as
@@ -140,6 +141,8 @@ function plan(scenario: Scenario, seed: number): Plan {
     learn: { priors: [{ model: 'm0', promptJ: 0.05, completionJ: 0.8 }, { model: 'm1', promptJ: 0.4, completionJ: 2.2 }], minSamples: Number.POSITIVE_INFINITY },
   };
   if (scenario === 'bounds' || scenario === 'marks') Object.assign(options, { maxHeldSegments: 40, maxHoldMs: 700 });
+  // marks: prefills queued as well (a window waits for the pool's latest first byte before its own).
+  if (scenario === 'marks') Object.assign(options, { learn: { ...options.learn, queuedPrefill: true } });
   // flush: stop in the middle of the traffic, amortization windows and held segments still open.
   const endAt = scenario === 'flush' ? SPAN_MS * 0.7 : SPAN_MS + 2_000;
   return { devices, pools, calls, endAt, options, advanceEvery: scenario === 'overlap' ? 7 : 23 };

@@ -21,6 +21,8 @@ interface Params {
   windows: number;
   gaps: boolean;
   advanceEvery: number;
+  /** `learned`: a window's prefill starts at the end of its wait (attribution.learn.queuedPrefill). */
+  queuedPrefill: boolean;
   seed: number;
 }
 
@@ -131,7 +133,7 @@ function runSchedule(p: Params) {
   const ledger = createLedger({
     timeline, pools, clock, logger: silentLogger, policy: p.policy, idle: p.idle,
     amortizeWindowMs: p.amortizeWindowMs, promptTokenWeight: p.promptTokenWeight, lagBoundMs: 2_000,
-    learn: { priors: Object.entries(LEARNED_COSTS).map(([model, c]) => ({ model, ...c })), minSamples: Number.POSITIVE_INFINITY },
+    learn: { priors: Object.entries(LEARNED_COSTS).map(([model, c]) => ({ model, ...c })), minSamples: Number.POSITIVE_INFINITY, queuedPrefill: p.queuedPrefill },
   });
   const records = new Map<string, AttributedRequest>();
   let duplicates = 0;
@@ -166,7 +168,7 @@ const relErr = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b),
 
 /** The brute-force reference of oracle.ts over this run. */
 function referenceActiveJ(run: ReturnType<typeof runSchedule>, p: Params): Map<string, number> {
-  return oracleActiveJ(p.policy, { promptTokenWeight: p.promptTokenWeight, costs: LEARNED_COSTS }, run.timeline, run.pools, run.ledger.totals().processedUntilMs, run.wins);
+  return oracleActiveJ(p.policy, { promptTokenWeight: p.promptTokenWeight, costs: LEARNED_COSTS, queuedPrefill: p.queuedPrefill }, run.timeline, run.pools, run.ledger.totals().processedUntilMs, run.wins);
 }
 
 function checkInvariants(run: ReturnType<typeof runSchedule>) {
@@ -212,6 +214,7 @@ const paramsArb = (maxWindows: number, gaps: fc.Arbitrary<boolean>) =>
     windows: fc.integer({ min: 0, max: maxWindows }),
     gaps,
     advanceEvery: fc.integer({ min: 1, max: 400 }),
+    queuedPrefill: fc.boolean(),
     seed: fc.integer(),
   });
 

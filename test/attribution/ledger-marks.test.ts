@@ -1,6 +1,7 @@
 /**
  * Decode marks under the `learned` policy, by hand: a request's completion energy follows the chunks
- * between its marks; marks that say nothing usable are ignored and counted. (The oracle and the property
+ * between its marks; marks that say nothing usable are ignored and counted. And queued prefills
+ * (`attribution.learn.queuedPrefill`): a request's prefill starts at the end of its wait. (The oracle and the property
  * test check marks on generated schedules, ledger-conservation.test.ts; the golden `marks` scenario
  * covers the hold bounds and a lagging sensor.)
  */
@@ -84,4 +85,29 @@ describe('learned: decode marks', () => {
       expect(h.ledger.stats().ignoredCalls).toBe(0);
     }
   });
+
+  for (const queuedPrefill of [true, false]) {
+    it(`queuedPrefill ${queuedPrefill}: two prompts that arrive together, the engine computing the second after the first${queuedPrefill ? ': the second weighs nothing while it waits' : ': both spread from their arrival'}`, () => {
+      const h = harness([device('gpu0')], { policy: 'learned', idle: 'unattributed', learn: { priors: [{ model: 'q', promptJ: 1, completionJ: 1 }], minSamples: Number.POSITIVE_INFINITY, queuedPrefill } });
+      feedConstant(h.timeline, 'gpu0', 100, 0, 5_000, 100);
+      // a: 300 prompt tokens, first byte at 1.3 s; b: 700, first byte at 2.0 s. No completion tokens.
+      const a = h.ledger.open({ id: 'a', pool: 'default', startMs: 1_000, model: 'q' });
+      const b = h.ledger.open({ id: 'b', pool: 'default', startMs: 1_000, model: 'q' });
+      for (const w of [a, b]) w.update({ stream: true });
+      a.firstByte(1_300);
+      a.update({ promptTokens: 300, completionTokens: 0 });
+      a.end({ endMs: 1_400, outcome: 'ok', status: 200 });
+      b.firstByte(2_000);
+      b.update({ promptTokens: 700, completionTokens: 0 });
+      b.end({ endMs: 2_100, outcome: 'ok', status: 200 });
+      h.ledger.advance();
+      // 100 W. Queued: b waits until a's first byte (the latest before the last tenth of its wait), so
+      // [1.0, 1.3] s is a's alone, 30 J, and b takes the rest, 80 J. Not queued: b's 700 tokens over
+      // 1 s against a's 300 over 0.3 s share [1.0, 1.3] 0.7 : 1.
+      const [ea, eb] = queuedPrefill ? [30, 80] : [30 / 1.7, 110 - 30 / 1.7];
+      expect(h.records.get('a')!.energyJ.total).toBeCloseTo(ea, 9);
+      expect(h.records.get('b')!.energyJ.total).toBeCloseTo(eb, 9);
+      expect(h.records.get('b')!.attribution).toBe('learned');
+    });
+  }
 });

@@ -21,6 +21,8 @@ export interface OracleWindow {
   /** A streamed request: its first byte ends its prefill. */
   stream?: boolean;
   firstByte?: number;
+  /** `queuedPrefill`: when its prefill began (referenceActiveJ sets it). */
+  prefillFrom?: number;
   /** Its decode marks, [time, content chunks streamed by then], and the chunks it streamed in all. */
   marks?: readonly (readonly [number, number])[];
   chunks?: number;
@@ -48,6 +50,8 @@ export interface OracleOptions {
   promptTokenWeight: number;
   /** `learned`: fixed J per token by model (the learner's priors, with learning kept from taking over). */
   costs?: Readonly<Record<string, { promptJ: number; completionJ: number }>>;
+  /** `learned` with `queuedPrefill`: a window's prefill starts at the end of its wait (set by referenceActiveJ). */
+  queuedPrefill?: boolean;
 }
 
 /**
@@ -75,7 +79,10 @@ export const ORACLE_RULES: Readonly<Record<string, OracleRule>> = {
     const dec = c.completionJ * (w.completion ?? 0);
     const fb = w.firstByte;
     if (w.stream && fb !== undefined && fb > w.start && fb < w.end) {
-      if (b <= fb) return { cls: 2, d: pre / (fb - w.start) };
+      if (b <= fb) {
+        const from = w.prefillFrom ?? w.start;
+        return { cls: 2, d: a < from ? 0 : pre / (fb - from) };
+      }
       const iv = decodeInterval(w, a);
       return { cls: 2, d: (dec * iv.share) / (iv.to - iv.from) };
     }
@@ -107,6 +114,17 @@ export function referenceActiveJ(
     const from = Math.max(...ids.map((id) => timeline.series(id)!.retainedFromMs()!));
     const until = processedUntilMs[pool]!;
     const ws = wins.filter((w) => w.pool === pool).map((w) => ({ w, s: Math.max(w.start, from), e: Math.max(w.end, from) }));
+    // queuedPrefill: a window waits until the pool's latest first byte before the last tenth of its wait.
+    if (o.queuedPrefill) {
+      const fbs = wins.filter((w) => w.pool === pool && w.firstByte !== undefined).map((w) => Math.max(w.firstByte!, from));
+      for (const w of wins) {
+        if (w.pool !== pool || w.firstByte === undefined) continue;
+        const cut = w.firstByte - 0.1 * (w.firstByte - w.start);
+        const at = Math.max(...fbs.filter((t) => t <= cut), Number.NEGATIVE_INFINITY);
+        // Not a wait that ends where its (clamped) start is processed: the ledger sees no segment of it.
+        (w as { prefillFrom?: number }).prefillFrom = at > Math.max(w.start, from) ? at : undefined;
+      }
+    }
     // First bytes and marks cut too: a learned window's density changes there (a cut elsewhere changes nothing).
     const phases = wins.filter((w) => w.pool === pool && w.stream && w.firstByte !== undefined).flatMap((w) => [w.firstByte!, ...(w.marks ?? []).map((x) => x[0])]);
     const cuts = [...new Set([from, until, ...ws.flatMap((x) => [x.s, x.e]), ...phases])].filter((t) => t >= from && t <= until).sort((a, b) => a - b);

@@ -63,8 +63,10 @@ describe('inferwatt run --attribution learned on llama.cpp', () => {
   let agent: Agent;
 
   beforeAll(async () => {
+    // --queued-prefill: this engine, like llama.cpp's server, computes the prompts of requests that
+    // arrive together one after another (docs/attribution.md, "Queued prefills").
     agent = await startAgent([
-      ...TDP, '--attribution', 'learned', '--upstream', engine.url,
+      ...TDP, '--attribution', 'learned', '--queued-prefill', '--upstream', engine.url,
       '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--region', 'FR',
     ], { env: {}, logger: silentLogger });
   });

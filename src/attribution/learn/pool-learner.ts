@@ -43,6 +43,8 @@ export interface LearnOptions {
   readonly holdMs: number;
   /** Costs to use for a model until its fit is ready (`attribution.tokenCosts`, or `inferwatt calibrate --out`). */
   readonly priors: readonly TokenCostPrior[];
+  /** The engine computes the prompts of requests that arrive together one after another: a request's prefill starts at the end of its wait (held-split.ts). */
+  readonly queuedPrefill: boolean;
 }
 
 export interface TokenCostPrior {
@@ -98,6 +100,7 @@ export const DEFAULT_LEARN_OPTIONS: LearnOptions = {
   maxModels: 50,
   holdMs: 600_000,
   priors: [],
+  queuedPrefill: false,
 };
 
 /** Features per model: uncached prompt, completion, cached prompt tokens; feature 0 is the baseline. */
@@ -185,7 +188,7 @@ export class PoolLearner {
     const cached = Math.min(w.cachedPrompt ?? 0, prompt);
     const fb = w.firstByteMs;
     if (w.stream && fb !== undefined && fb > start && fb < end) {
-      this.spread(start, fb, m, prompt - cached, 0, cached);
+      this.spread(w.prefillFromMs, fb, m, prompt - cached, 0, cached);
       const c = w.completion ?? 0;
       w.decodeIntervals((_j, a, b, share) => this.spread(a, b, m, 0, c * share, 0));
       this.time(m, fb - start, prompt - cached, end - fb, w.completion ?? 0);

@@ -12,7 +12,19 @@ import { Seg, SegmentRing } from './segment-ring.js';
  */
 export interface WeightRule {
   classify(w: Win): void;
+  /**
+   * Its weights depend on when a window's prefill began (`learned`): a window the proxy ends before its
+   * first byte is processed is classified only then, once that is known (see `prefillStart`).
+   */
+  readonly waitsForFirstByte?: boolean;
+  /** A window's prefill starts at the end of its wait (learned, `queuedPrefill`): see `prefillStart`. */
+  readonly queuedPrefill?: boolean;
 }
+
+/** First bytes kept per pool to find where a later window's prefill began. */
+const FIRST_BYTES_KEPT = 256;
+/** A first byte in the last tenth of a window's wait is taken to come from the same engine step as its own. */
+const SAME_STEP_SHARE = 0.1;
 
 /**
  * The engine of the policies whose weights are known only when a window ends (`tokens`, `learned`): in a
@@ -67,6 +79,14 @@ export class HeldSplit implements PoolSplit {
   private carryLearnedPos = 0;
   private readonly carryLearnedDensity: CompSum = compSum();
   private readonly ring: SegmentRing;
+  /**
+   * The pool's latest first bytes, in processing order (times never decrease): when, and the first
+   * segment after each (0 until it opens; those from fbSeqd on are waiting for it).
+   */
+  private readonly fbMs: number[] = new Array<number>(FIRST_BYTES_KEPT).fill(0);
+  private readonly fbSeq: number[] = new Array<number>(FIRST_BYTES_KEPT).fill(0);
+  private fbCount = 0;
+  private fbSeqd = 0;
 
   constructor(
     protected readonly P: PoolState,
@@ -79,7 +99,7 @@ export class HeldSplit implements PoolSplit {
 
   start(w: Win): void {
     this.closeCur();
-    if (!w.ended) this.open++;
+    if (!w.ended || w.endDeferred) this.open++;
     else if (w.learned) this.addLearned(w.density, 1);
     else if (w.known) {
       this.known++;
@@ -97,15 +117,61 @@ export class HeldSplit implements PoolSplit {
   phase(w: Win): void {
     this.closeCur();
     const j = w.markPos;
-    if (w.ended && w.learned && w.densAt(j + 1) !== w.densAt(j)) {
+    if (j === 0) {
+      if (this.rule.queuedPrefill === true) this.prefillStart(w);
+      this.fbMs[this.fbCount % FIRST_BYTES_KEPT] = this.P.cursor;
+      this.fbSeq[this.fbCount % FIRST_BYTES_KEPT] = 0;
+      this.fbCount++;
+    }
+    if (w.endDeferred) {
+      w.endDeferred = false;
+      this.endedNow(w, 1);
+    } else if (w.ended && w.learned && w.densAt(j + 1) !== w.densAt(j)) {
       this.addLearned(w.densAt(j), -1);
       this.addLearned(w.densAt(j + 1), 1);
     }
     this.phaseAwaiting.push(w);
   }
 
+  /**
+   * Where w's prefill began, at its first byte: under continuous batching a request waits while the
+   * engine computes the prompts that came before it, and only then is its own prompt computed, up to its
+   * first byte. The wait is taken to end at the pool's latest first byte before the last tenth of it
+   * (first bytes later than that came from the same engine steps as w's own); w weighs nothing until
+   * then. Found by binary search among the pool's last FIRST_BYTES_KEPT first bytes; older: no wait.
+   */
+  private prefillStart(w: Win): void {
+    const fb = w.firstByteMs!;
+    const cut = fb - SAME_STEP_SHARE * (fb - w.startMs);
+    let lo = Math.max(0, this.fbCount - FIRST_BYTES_KEPT);
+    let hi = this.fbCount; // the answer is the last index in [lo, hi) with time ≤ cut
+    if (lo === hi || this.fbMs[lo % FIRST_BYTES_KEPT]! > cut) return;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (this.fbMs[mid % FIRST_BYTES_KEPT]! <= cut) lo = mid;
+      else hi = mid;
+    }
+    const at = this.fbMs[lo % FIRST_BYTES_KEPT]!;
+    const s = this.fbSeq[lo % FIRST_BYTES_KEPT]!;
+    // A wait of at least one held segment of w's, ending at a boundary that exists.
+    if (!(at > w.startMs) || !w.hasFirst || !(s > w.firstSeq) || s > this.ring.seq) return;
+    w.waitSeq = s;
+    w.waitMs = at;
+    // Its first boundary: banked when the segment before it is split (as a mark's), at once if it was.
+    if (s - 1 < this.ring.headSeq) w.markRes++;
+    else this.ring.at(s - 1).phasers.push(w);
+  }
+
   end(w: Win): void {
     this.closeCur();
+    if (w.endDeferred) {
+      // Its first byte was never processed (not expected: it comes before its end): finished as if it had
+      // ended while active, just before this end.
+      w.endDeferred = false;
+      w.inActive = true;
+      this.endedNow(w, w.markPos);
+      w.inActive = false;
+    }
     if (w.learned) this.addLearned(w.densAt(w.markPos), -1);
     else if (w.known) {
       this.known--;
@@ -124,10 +190,22 @@ export class HeldSplit implements PoolSplit {
   }
 
   ended(w: Win): void {
+    if (this.rule.waitsForFirstByte === true && w.firstByteMs !== undefined && w.markPos === 0 && !w.endDone) {
+      // Counted open (from its start, if that is still to come) and finished at its first byte (phase).
+      w.endDeferred = true;
+      return;
+    }
+    this.endedNow(w, w.markPos);
+  }
+
+
+  /** After `ended` (or for a deferred window, at its first byte): w's weights are known. `cur`: the marks processed. */
+  private endedNow(w: Win, cur: number): void {
     this.rule.classify(w);
+    this.afterEnded(w);
     if (!w.inActive) return;
     this.open--;
-    if (w.learned) this.addLearned(w.densAt(w.markPos), 1);
+    if (w.learned) this.addLearned(w.densAt(cur), 1);
     else if (w.known) {
       this.known++;
       if (w.density > 0) { this.knownPos++; compAdd(this.density, w.density); }
@@ -146,9 +224,13 @@ export class HeldSplit implements PoolSplit {
       const sb = ring.at(b);
       sa.addOpen -= 1; sb.subOpen -= 1;
       if (w.learned) {
-        // Held segments before its first segment after mark j weigh its density of interval j; those
-        // after its last mark with a known segment, that of the next interval.
+        // Held segments of its wait weigh nothing; those before its first segment after mark j, its
+        // density of interval j; those after its last mark with a known segment, that of the next interval.
         let from = a;
+        if (w.waitSeq > 0) {
+          this.heldLearned(from, Math.min(b, w.waitSeq - 1), 0);
+          from = Math.max(from, w.waitSeq);
+        }
         const m = w.markSeqd;
         for (let j = 0; j < m; j++) {
           const p = j === 0 ? w.phaseSeq : w.marks![4 * j - 1]!;
@@ -162,6 +244,9 @@ export class HeldSplit implements PoolSplit {
       }
     }
   }
+
+  /** w's weights were just set: for a policy that also learns from them. */
+  protected afterEnded(_w: Win): void {}
 
   settle(force: boolean): void {
     if (!force) { this.resolveHead(0); return; }
@@ -199,12 +284,23 @@ export class HeldSplit implements PoolSplit {
     const P = this.P;
     const D = P.deviceCount;
     const ct = P.integrals;
-    const from = w.cumAtMark ?? (w.emitted && w.cumAtGiven !== undefined ? w.cumAtGiven : (w.cumAtSplit ?? w.cumAtStart));
-    const d = w.densAt(j);
+    const from = w.cumAtMark ?? this.learnedFrom(w);
+    const d = w.resDens(j);
     const acc = (w.learnedAcc ??= P.takeVec());
     for (let i = 0; i < D; i++) acc[i] = acc[i]! + d * cumDiff(ct, from, 6 * D + i, D);
     if (w.cumAtMark === undefined) w.cumAtMark = P.takeSnap();
     else for (let i = 6 * D; i < 8 * D; i++) w.cumAtMark[i] = ct[i]!;
+  }
+
+  /**
+   * The integrals from which w's learned energy counts (what winEnergy calls c0): just after its last
+   * segment split while it was open, if any after where it counts from; else where it counts from (its
+   * start, or where its record was given early).
+   */
+  private learnedFrom(w: Win): number[] | undefined {
+    const early = w.emitted && w.cumAtGiven !== undefined;
+    const fromSeq = early ? w.givenSeq : w.fromSeq;
+    return w.cumAtSplit !== undefined && w.splitSeq > fromSeq ? w.cumAtSplit : early ? w.cumAtGiven : w.cumAtStart;
   }
 
   /** Counts a learned window of density d in (sign 1) or out of (-1) the active set. */
@@ -248,6 +344,7 @@ export class HeldSplit implements PoolSplit {
       else ring.at(prevSeq).starters.push(w);
     }
     clearList(this.awaiting);
+    for (; this.fbSeqd < this.fbCount; this.fbSeqd++) this.fbSeq[this.fbSeqd % FIRST_BYTES_KEPT] = seq;
     if (this.phaseAwaiting.length > 0) {
       for (const w of this.phaseAwaiting) {
         // Each of its marks processed since the last segment opened (w is listed once per mark).
@@ -364,7 +461,7 @@ export class HeldSplit implements PoolSplit {
       const c0 = useSplit ? cs : cf;
       const cm = w.cumAtMark ?? c0;
       const acc = w.learnedAcc;
-      const dn = w.densAt(w.markRes);
+      const dn = w.resDens(w.markRes);
       for (let i = 0; i < D; i++) {
         let v = useSplit ? cumDiff(cs, cf, i, D) : 0;
         const x = dn * cumDiff(ct, cm, 6 * D + i, D);

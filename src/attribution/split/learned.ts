@@ -13,7 +13,8 @@ const SAVE_EVERY_MS = 60_000;
 /**
  * `learned`: each active window weighs its learned power in its phase, its model's J per token × its
  * tokens per ms: prompt tokens (less the cached ones, which cost their own) over its prefill, from its
- * start to its first byte, and completion tokens over its decode, from its first byte to its end, spread
+ * start to its first byte (from the end of its wait, if it waited while the engine computed earlier
+ * prompts: held-split.ts), and completion tokens over its decode, from its first byte to its end, spread
  * as its content chunks were streamed (the proxy's decode marks: between two marks, the share of the
  * chunks streamed between them); one phase carrying both for a non-streamed request. The piece's measured energy (baseline included) is
  * split in proportion, so energy is conserved as under every policy. The costs come from the pool's
@@ -22,7 +23,10 @@ const SAVE_EVERY_MS = 60_000;
  * shares with learned windows it takes the time share (held-split.ts).
  */
 class LearnedRule implements WeightRule {
-  constructor(private readonly learner: PoolLearner, private readonly promptTokenWeight: number) {}
+  readonly waitsForFirstByte: boolean;
+  constructor(private readonly learner: PoolLearner, private readonly promptTokenWeight: number, readonly queuedPrefill: boolean) {
+    this.waitsForFirstByte = queuedPrefill;
+  }
 
   classify(w: Win): void {
     const start = w.startMs;
@@ -42,7 +46,7 @@ class LearnedRule implements WeightRule {
     w.learned = true;
     w.dens = undefined;
     if (w.stream && fb !== undefined && fb > start && fb < end) {
-      w.density = prefillJ / (fb - start);
+      w.density = prefillJ / (fb - w.prefillFromMs);
       w.decodeIntervals((j, a, b, share) => {
         const d = (decodeJ * share) / (b - a);
         if (j === 1) w.densityAfter = d;
@@ -64,7 +68,7 @@ class LearnedSplit extends HeldSplit {
     private readonly learner: PoolLearner,
     private readonly afterAdvance: () => void,
   ) {
-    super(P, ctx, opts, new LearnedRule(learner, opts.promptTokenWeight));
+    super(P, ctx, opts, new LearnedRule(learner, opts.promptTokenWeight, opts.learn.queuedPrefill));
   }
 
   override start(w: Win): void {
@@ -72,8 +76,7 @@ class LearnedSplit extends HeldSplit {
     super.start(w);
   }
 
-  override ended(w: Win): void {
-    super.ended(w);
+  protected override afterEnded(w: Win): void {
     this.learner.ended(w);
   }
 

@@ -160,7 +160,8 @@ export class PoolLearner {
 
   /** w's start was processed. */
   started(w: Win): void {
-    if (w.ended) return;
+    // One already ended has given its tokens (`ended`), unless the held split deferred its end to its first byte.
+    if (w.ended && !w.endDeferred) return;
     const idx = this.bucketOf(w.startMs);
     this.bucket(Number.isNaN(this.head) ? idx : Math.max(idx, this.head)).open++;
     w.learnBucket = Number.isNaN(this.head) ? idx : Math.max(idx, this.head);

@@ -198,7 +198,6 @@ export class HeldSplit implements PoolSplit {
     this.endedNow(w, w.markPos);
   }
 
-
   /** After `ended` (or for a deferred window, at its first byte): w's weights are known. `cur`: the marks processed. */
   private endedNow(w: Win, cur: number): void {
     this.rule.classify(w);

@@ -110,4 +110,25 @@ describe('learned: decode marks', () => {
       expect(h.records.get('b')!.attribution).toBe('learned');
     });
   }
+
+  it('queuedPrefill: a request ended before its start was processed still gives the learner its tokens in every bucket it ran in', () => {
+    const h = harness([device('gpu0')], { policy: 'learned', idle: 'unattributed', learn: { minSamples: Number.POSITIVE_INFINITY, queuedPrefill: true } });
+    // An earlier request starts the learner's buckets (1 s each).
+    const z = h.ledger.open({ id: 'z', pool: 'default', startMs: 100, model: 'z' });
+    z.update({ promptTokens: 10, completionTokens: 1 });
+    z.end({ endMs: 200, outcome: 'ok', status: 200 });
+    const w = h.ledger.open({ id: 'a', pool: 'default', startMs: 500, model: 'q' });
+    w.update({ stream: true });
+    w.firstByte(1_500);
+    w.update({ promptTokens: 100, completionTokens: 10 });
+    w.end({ endMs: 1_600, outcome: 'ok', status: 200 });
+    // The sensor covers its start first, its first byte only later: its end waits for its first byte,
+    // and so must the bucket [0, 1) s in which its prefill began.
+    feedConstant(h.timeline, 'gpu0', 100, 0, 1_200, 100);
+    h.ledger.advance();
+    feedConstant(h.timeline, 'gpu0', 100, 1_300, 3_000, 100);
+    h.ledger.advance();
+    const q = h.ledger.tokenCosts()![0]!.models.find((m) => m.model === 'q')!;
+    expect(q.samples).toBeGreaterThan(1.9); // both buckets (forgetting-weighted), not only [1, 2) s
+  });
 });

@@ -110,7 +110,7 @@ export async function createAgent(loaded: LoadedConfig, deps: AgentDeps = {}): P
 
     // The proxy's notes on requests wait beside the ledger until it finalises them.
     const notes = createRequestNotes();
-    const tracker: RequestTracker & RequestNoteSink = { open: (s) => ledger.open(s), inFlight: () => ledger.inFlight(), note: (id, n) => notes.note(id, n) };
+    const tracker: RequestTracker & RequestNoteSink = { open: (s) => ledger.open(s), inFlight: () => ledger.inFlight(), decodeMarks: ledger.decodeMarks, note: (id, n) => notes.note(id, n) };
     const probe = config.proxy.enabled && config.proxy.upstreamProbeIntervalMs > 0
       ? createUpstreamProbe({ upstreams, clock, logger: logger.child('upstreams'), intervalMs: config.proxy.upstreamProbeIntervalMs })
       : undefined;

@@ -209,7 +209,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (!split.phases || P === undefined) return;
       const n = w.markCount;
       // After its first byte and its last mark, with no fewer chunks, before its end: else it says nothing usable.
-      if (w.ended || n === 0 || !(tMs > w.markTime(n - 1)) || !isCount(chunks) || (n > 1 && chunks < w.marks![4 * n - 7]!)) { books.ignoredCalls++; return; }
+      if (w.ended || n === 0 || !(tMs > w.markTime(n - 1)) || !isCount(chunks) || (n > 1 && chunks < w.markChunks(n - 1))) { books.ignoredCalls++; return; }
       const order = ++evOrder;
       (w.marks ??= []).push(tMs, chunks, order, 0);
       // Queued when all its earlier marks were processed; else when the one before it is (applyMark).
@@ -276,6 +276,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
   return {
     open,
     inFlight: () => inFlightCount,
+    decodeMarks: split.phases,
     advance,
     onFinal: (cb) => records.subscribe(cb),
     pending(id) {

@@ -208,7 +208,7 @@ export class PoolState {
     const j = ++w.markPos;
     if (j < w.markCount) {
       w.markMs = w.markTime(j);
-      w.phaseOrder = w.marks![4 * j - 2]!;
+      w.phaseOrder = w.markOrder(j);
       w.markQueued = true;
       this.phaseQ.push(w);
     }

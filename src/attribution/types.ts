@@ -56,6 +56,8 @@ export interface WindowHandle {
 export interface RequestTracker {
   open(start: WindowStart): WindowHandle;
   inFlight(): number;
+  /** It uses decode marks (`WindowHandle.progress`): only then does the proxy time a streamed response's chunks. */
+  readonly decodeMarks?: boolean;
 }
 
 export interface EnergyByKind {

@@ -22,9 +22,10 @@ import type { Outcome, WindowEnd, WindowHandle, WindowUpdate } from './types.js'
  *           bit 9 amortPending  counted in its amortization window's `pending`
  *           bit 10 learned    `learned`: weighed by its learned power (else its model's costs were not ready)
  *           bit 11 markQueued one of its marks (first byte, decode marks) waits in its pool's phase queue
- *           bit 13 endDeferred `learned`: the proxy ended it before its first byte was processed; the
- *                            held split finishes its end there (its prefill start is known only then)
  *           bit 12 stream     the request asked for a streamed response
+ *           bit 13 endDeferred `learned` with queued prefills: the proxy ended it before its first byte
+ *                            was processed; the held split finishes its end there (its prefill start is
+ *                            known only then)
  */
 export interface WindowOps {
   /** Called once, when w's first byte is set. */
@@ -236,6 +237,13 @@ export class Win implements WindowHandle {
   markTime(j: number): number {
     return j === 0 ? this.firstByteMs! : this.marks![4 * j - 4]!;
   }
+  /** Decode mark j's chunk count and insertion order (1 ≤ j < markCount). */
+  markChunks(j: number): number {
+    return this.marks![4 * j - 3]!;
+  }
+  markOrder(j: number): number {
+    return this.marks![4 * j - 2]!;
+  }
   /** When its prefill began: its start, or the end of its wait. */
   get prefillFromMs(): number {
     return this.waitSeq > 0 ? this.waitMs : this.startMs;
@@ -259,13 +267,18 @@ export class Win implements WindowHandle {
     const fb = this.firstByteMs!;
     const m = this.marks;
     const n = this.chunks;
-    if (m === undefined || !usableMarks(m, fb, this.endMs, n)) { f(1, fb, this.endMs, 1); return; }
+    // The ledger took marks only in order, after the first byte and with counts that never fall; they are
+    // usable when the last one is before the end and within the total.
+    if (m === undefined || n === undefined || !(n > 0) || !(this.endMs > m[m.length - 4]!) || !(n >= m[m.length - 3]!)) {
+      f(1, fb, this.endMs, 1);
+      return;
+    }
     let t = fb;
     let c = 0;
     for (let i = 0; i <= m.length; i += 4) {
       const t1 = i < m.length ? m[i]! : this.endMs;
-      const c1 = i < m.length ? m[i + 1]! : n!;
-      f(1 + i / 4, t, t1, (c1 - c) / n!);
+      const c1 = i < m.length ? m[i + 1]! : n;
+      f(1 + i / 4, t, t1, (c1 - c) / n);
       t = t1;
       c = c1;
     }
@@ -273,19 +286,6 @@ export class Win implements WindowHandle {
   end(e: WindowEnd): void {
     this.ops.end(this, e);
   }
-}
-
-/** Decode marks that say how its chunks spread: strictly after the first byte, before the end, in order, counts within the total. */
-function usableMarks(m: readonly number[], fb: number, end: number, chunks: number | undefined): boolean {
-  if (chunks === undefined || !(chunks > 0)) return false;
-  let t = fb;
-  let c = 0;
-  for (let i = 0; i < m.length; i += 4) {
-    if (!(m[i]! > t) || !(m[i + 1]! >= c)) return false;
-    t = m[i]!;
-    c = m[i + 1]!;
-  }
-  return end > t && chunks >= c;
 }
 
 /** A token count or HTTP status: a finite number ≥ 0. */

@@ -98,7 +98,8 @@ class TrackedWindow implements RequestWindow {
   private readonly sink: RequestNoteSink | undefined;
   private traceId: string | undefined = undefined;
   private spanId: string | undefined = undefined;
-  /** Content chunks read by the last write, when it was, and marks sent. */
+  /** The tracker uses decode marks; content chunks read by the last write, when it was, and marks sent. */
+  private readonly marksWanted: boolean;
   private chunksSeen = 0;
   private chunkMs = 0;
   private marks = 0;
@@ -118,6 +119,7 @@ class TrackedWindow implements RequestWindow {
       this.failed('open', err);
     }
     this.handle = handle;
+    this.marksWanted = handle !== undefined && tracker.decodeMarks === true && typeof handle.progress === 'function';
     this.sink = handle !== undefined && typeof tracker.note === 'function' ? (tracker as RequestNoteSink) : undefined;
   }
 
@@ -147,9 +149,9 @@ class TrackedWindow implements RequestWindow {
   }
 
   chunks(n: number): void {
-    if (n === this.chunksSeen || this.ended || !this.handle) return;
+    if (!this.marksWanted || n === this.chunksSeen || this.ended) return;
     const now = this.clock.nowMs();
-    if (this.chunksSeen > 0 && this.handle.progress !== undefined) {
+    if (this.chunksSeen > 0) {
       const grid = MARK_GRID_MS * 2 ** Math.floor(this.marks / MARKS_PER_LEVEL);
       const first = (Math.floor(this.chunkMs / grid) + 1) * grid;
       if (first <= now) {

@@ -43,6 +43,7 @@ export function createRecordingTracker(): RecordingTracker {
       if (byId.get(id)?.end) byId.get(id)!.lateCalls++;
       notes.set(id, n);
     },
+    decodeMarks: true,
     byId: (id) => byId.get(id),
     inFlight: () => windows.length - ended,
     windowsEnded(n) {

@@ -49,6 +49,16 @@ describe('decode marks', () => {
     for (const [t, c] of w.marks) expect(c).toBe(Math.floor((t - 5) / 100) + 1);
   });
 
+  it('a tracker that does not use decode marks (the ledger under `time` or `tokens`) gets none', () => {
+    const clock = createFakeClock(0);
+    const tracker = { ...createRecordingTracker(), decodeMarks: false };
+    const win = openWindow(tracker, clock, silentLogger, { id: 'r', pool: 'default', startMs: 0 });
+    win.firstByte();
+    [1, 2, 3].forEach((n) => { clock.advance(300); win.chunks(n); });
+    win.end(clock.nowMs(), 200, 'ok');
+    expect(tracker.windows[0]!.marks).toEqual([]);
+  });
+
   it('a count that does not change sends nothing, and nothing is sent after the end', () => {
     const clock = createFakeClock(0);
     const tracker = createRecordingTracker();

@@ -16,8 +16,8 @@ import { CostFit } from './cost-fit.js';
  *
  * A streamed request's prompt tokens are spread evenly over its prefill (start to first byte), its
  * completion tokens over its decode (first byte to end) as its content chunks were streamed (between two
- * of the proxy's decode marks, the share of the chunks streamed between them); a non-streamed request carries both over its
- * whole window. Prompt tokens the server served from its cache skip prefill: they are a feature of their
+ * of the proxy's decode marks, the share of the chunks streamed between them); a non-streamed request
+ * carries both over its whole window. Prompt tokens the server served from its cache skip prefill: they are a feature of their
  * own. The coefficients are fitted with forgetting and kept non-negative (cost-fit.ts); a model is
  * *ready* once enough buckets saw it and its costs' standard errors are small.
  *

@@ -13,11 +13,9 @@ import { Seg, SegmentRing } from './segment-ring.js';
 export interface WeightRule {
   classify(w: Win): void;
   /**
-   * Its weights depend on when a window's prefill began (`learned`): a window the proxy ends before its
-   * first byte is processed is classified only then, once that is known (see `prefillStart`).
+   * A window's prefill starts at the end of its wait (`learned` with `queuedPrefill`, see `prefillStart`):
+   * a window the proxy ends before its first byte is processed is classified only then, once that is known.
    */
-  readonly waitsForFirstByte?: boolean;
-  /** A window's prefill starts at the end of its wait (learned, `queuedPrefill`): see `prefillStart`. */
   readonly queuedPrefill?: boolean;
 }
 
@@ -117,8 +115,8 @@ export class HeldSplit implements PoolSplit {
   phase(w: Win): void {
     this.closeCur();
     const j = w.markPos;
-    if (j === 0) {
-      if (this.rule.queuedPrefill === true) this.prefillStart(w);
+    if (j === 0 && this.rule.queuedPrefill === true) {
+      this.prefillStart(w);
       this.fbMs[this.fbCount % FIRST_BYTES_KEPT] = this.P.cursor;
       this.fbSeq[this.fbCount % FIRST_BYTES_KEPT] = 0;
       this.fbCount++;
@@ -165,8 +163,8 @@ export class HeldSplit implements PoolSplit {
   end(w: Win): void {
     this.closeCur();
     if (w.endDeferred) {
-      // Its first byte was never processed (not expected: it comes before its end): finished as if it had
-      // ended while active, just before this end.
+      // Its first byte came after its end (a caller that stamped it later than the end it gave): finished
+      // as if it had ended while active, just before this end.
       w.endDeferred = false;
       w.inActive = true;
       this.endedNow(w, w.markPos);
@@ -190,7 +188,7 @@ export class HeldSplit implements PoolSplit {
   }
 
   ended(w: Win): void {
-    if (this.rule.waitsForFirstByte === true && w.firstByteMs !== undefined && w.markPos === 0 && !w.endDone) {
+    if (this.rule.queuedPrefill === true && w.firstByteMs !== undefined && w.markPos === 0) {
       // Counted open (from its start, if that is still to come) and finished at its first byte (phase).
       w.endDeferred = true;
       return;

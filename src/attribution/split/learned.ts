@@ -16,17 +16,14 @@ const SAVE_EVERY_MS = 60_000;
  * start to its first byte (from the end of its wait, if it waited while the engine computed earlier
  * prompts: held-split.ts), and completion tokens over its decode, from its first byte to its end, spread
  * as its content chunks were streamed (the proxy's decode marks: between two marks, the share of the
- * chunks streamed between them); one phase carrying both for a non-streamed request. The piece's measured energy (baseline included) is
- * split in proportion, so energy is conserved as under every policy. The costs come from the pool's
+ * chunks streamed between them); one phase carrying both for a non-streamed request. The piece's measured
+ * energy (baseline included) is split in proportion, so energy is conserved as under every policy. The costs come from the pool's
  * learner (learn/pool-learner.ts), fitted on the same energy. A window whose model's costs are not known
  * well enough yet, or whose tokens are unknown, falls back to `tokens` (its record says so); in a piece it
  * shares with learned windows it takes the time share (held-split.ts).
  */
 class LearnedRule implements WeightRule {
-  readonly waitsForFirstByte: boolean;
-  constructor(private readonly learner: PoolLearner, private readonly promptTokenWeight: number, readonly queuedPrefill: boolean) {
-    this.waitsForFirstByte = queuedPrefill;
-  }
+  constructor(private readonly learner: PoolLearner, private readonly promptTokenWeight: number, readonly queuedPrefill: boolean) {}
 
   classify(w: Win): void {
     const start = w.startMs;

@@ -86,6 +86,32 @@ const comparable = (h: http.IncomingHttpHeaders) => {
   return rest;
 };
 
+/**
+ * An SSE upstream for tests on a fake clock: `respond` writes each event through `send`, which resolves
+ * once the client has read it (pass `onChunk` to the client), so the clock moves between events and never
+ * ahead of them. The stream ends when `respond` returns.
+ */
+async function lockstepUpstream(respond: (send: (ev: string) => Promise<void>, res: http.ServerResponse) => Promise<void>) {
+  let clientBytes = 0;
+  let sent = 0;
+  const server = http.createServer((_req, res) => {
+    clientBytes = 0;
+    sent = 0;
+    const send = async (ev: string) => {
+      res.write(ev);
+      sent += ev.length;
+      while (clientBytes < sent) await new Promise((r) => setImmediate(r));
+    };
+    void respond(send, res).then(() => res.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    onChunk: (c: Buffer) => void (clientBytes += c.length),
+    close: () => server.close(),
+  };
+}
+
 describe('proxy on the recorded corpus (node:http client, raw bytes)', () => {
   let rig: Rig;
   beforeAll(async () => {
@@ -409,33 +435,23 @@ describe('proxy faults that need their own upstream', () => {
 
   it('upstreamTimeoutMs times the headers only: a response whose headers come in time then streams past it is not cut, and the next request is timed afresh (fake clock)', async () => {
     const clock = createFakeClock();
-    let clientBytes = 0;
     let served = 0;
     // Headers after 20 s (fake), then an event every 10 s for 60 s: 80 s in all, against a 30 s timeout.
-    const up = http.createServer((_req, res) => {
+    const up = await lockstepUpstream(async (send, res) => {
       served++;
-      void (async () => {
-        clock.advance(20_000);
-        await new Promise((r) => setTimeout(r, 20));
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        let sent = 0;
-        for (let i = 0; i < 6; i++) {
-          const ev = `data: {"i":${i}}\n\n`;
-          res.write(ev);
-          sent += ev.length;
-          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
-          clock.advance(10_000);
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        res.end();
-      })();
+      clock.advance(20_000);
+      await new Promise((r) => setTimeout(r, 20));
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < 6; i++) {
+        await send(`data: {"i":${i}}\n\n`);
+        clock.advance(10_000);
+        await new Promise((r) => setTimeout(r, 5));
+      }
     });
-    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     try {
-      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, upstreamTimeoutMs: 30_000, clock });
+      rig = await startRig({ upstreamUrl: up.url, upstreamTimeoutMs: 30_000, clock });
       for (let k = 0; k < 2; k++) {
-        clientBytes = 0;
-        const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+        const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: up.onChunk });
         expect(res.status).toBe(200);
         expect(res.aborted).toBe(false);
       }
@@ -451,30 +467,19 @@ describe('proxy faults that need their own upstream', () => {
 
   it('a streamed response sends decode marks on the 250 ms grid: the chunks read by the first boundary after a write, and by the last one of a stall; its chunk count at the end (fake clock)', async () => {
     const clock = createFakeClock();
-    let clientBytes = 0;
     // Content events at these fake times (ms after the headers), then [DONE]: a stall from 200 to 600 and one from 700 to 1300.
     const at = [10, 100, 200, 600, 700, 1_300];
-    const up = http.createServer((_req, res) => {
-      void (async () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        let sent = 0;
-        const send = async (ev: string) => {
-          res.write(ev);
-          sent += ev.length;
-          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
-        };
-        for (const t of at) {
-          clock.advance(t - clock.nowMs());
-          await send(`data: {"choices":[{"delta":{"content":"x"}}]}\n\n`);
-        }
-        await send('data: [DONE]\n\n');
-        res.end();
-      })();
+    const up = await lockstepUpstream(async (send, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const t of at) {
+        clock.advance(t - clock.nowMs());
+        await send(`data: {"choices":[{"delta":{"content":"x"}}]}\n\n`);
+      }
+      await send('data: [DONE]\n\n');
     });
-    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     try {
-      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, clock });
-      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+      rig = await startRig({ upstreamUrl: up.url, clock });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: up.onChunk });
       expect(res.status).toBe(200);
       await rig.tracker.windowsEnded(1);
       const w = rig.tracker.windows[0]!;
@@ -498,26 +503,17 @@ describe('proxy faults that need their own upstream', () => {
 
   it('a stream whose gaps are each shorter than upstreamIdleTimeoutMs is never cut, however long it runs in all (fake clock)', async () => {
     const clock = createFakeClock();
-    let clientBytes = 0;
     // Each event goes out once the client has the previous one, 0.7 s (fake) later: 20 events, 14 s in all.
-    const up = http.createServer((_req, res) => {
-      void (async () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        let sent = 0;
-        for (let i = 0; i < 20; i++) {
-          const ev = `data: {"i":${i}}\n\n`;
-          res.write(ev);
-          sent += ev.length;
-          while (clientBytes < sent) await new Promise((r) => setImmediate(r));
-          clock.advance(700);
-        }
-        res.end();
-      })();
+    const up = await lockstepUpstream(async (send, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < 20; i++) {
+        await send(`data: {"i":${i}}\n\n`);
+        clock.advance(700);
+      }
     });
-    await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     try {
-      rig = await startRig({ upstreamUrl: `http://127.0.0.1:${(up.address() as AddressInfo).port}`, upstreamIdleTimeoutMs: 1_000, clock });
-      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: (c) => void (clientBytes += c.length) });
+      rig = await startRig({ upstreamUrl: up.url, upstreamIdleTimeoutMs: 1_000, clock });
+      const res = await rawRequest(rig.url, { path: '/v1/chat/completions', body: '{"stream":true}', onChunk: up.onChunk });
       expect(res.aborted).toBe(false);
       expect(clock.nowMs()).toBe(14_000);
       await rig.tracker.windowsEnded(1);

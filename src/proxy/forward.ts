@@ -1,6 +1,9 @@
 /**
- * Forwarding one request: node:http both ways, bytes untouched, streamed (no buffering: every upstream
- * chunk is written to the client as it arrives, with backpressure), the taps reading on the side.
+ * Forwarding one request: node:http's server on the client's side, the proxy's own HTTP/1.1 client
+ * (h1-client.ts: callbacks, no ClientRequest or IncomingMessage per request) on the upstream's, bytes
+ * untouched, streamed (no buffering: every upstream chunk is written to the client as it arrives, with
+ * backpressure: `onData` returns false and the client's `drain` resumes), the taps reading on the side.
+ * Upgrades (WebSocket) go through node:http (tunnel.ts).
  *
  * Timeline of a window: open at receipt; firstByte when the first body byte is written to the client
  * (headers alone are not a first byte: an SSE server sends its headers before the first token; a
@@ -9,20 +12,22 @@
  * upstream fails mid-body (`error`, the client connection is cut so it cannot take a truncated body for
  * a whole one).
  *
- * Upstream timeouts: `upstreamTimeoutMs` until the response headers (one timer per request), then
+ * Upstream timeouts: `upstreamTimeoutMs` until the response headers, connecting included (one timer per
+ * request), then
  * `upstreamIdleTimeoutMs` between bytes of the response body. The idle timeout is not a timer per
  * request, re-armed on every chunk: one sweep every quarter of it looks at the tick stamped on each
  * response in flight by its last chunk (see `IdleSweep` below).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import { errnoCode, errorMessage } from '../core/errors.js';
 import { Slots } from '../core/slots.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestTracker } from '../attribution/types.js';
 import { beginExchange, finishExchange, responseTap, type ExchangeContext } from './exchange.js';
-import { filterHeaders, forwardedHeaders } from './headers.js';
+import type { H1Exchange, UpstreamHandler } from './h1-client.js';
+import { filterHeaders, forwardedHeaders, rawHeader } from './headers.js';
 import { IDLE_TICKS, IdleSweep, NOT_WATCHED } from './idle-sweep.js';
 import { createRequestTap, type RequestTap, type ResponseTap } from './tap.js';
 import type { UpstreamRouter } from './upstreams.js';
@@ -179,8 +184,11 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
 
     const headers = filterHeaders(req.rawHeaders, DROP_REQUEST, forwardedHeaders(req, upstream.hostHeader, REQUEST_ID_HEADER, id));
 
-    let upReq: ClientRequest;
-    let upRes: IncomingMessage | undefined;
+    /** The request to the upstream, once sent. */
+    let exch: H1Exchange | undefined;
+    /** The upstream's response has begun (its head arrived). */
+    let responded = false;
+    let drainHooked = false;
     let tap: ResponseTap | undefined;
     let status: number | undefined;
     let clientGone = false;
@@ -207,30 +215,9 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
       finishExchange(x, t, endMs, status, outcomeOverride, complete, reason, tapFailed);
     };
 
-    try {
-      upReq = upstream.request({ method, path, headers });
-    } catch (err) {
-      // Invalid header values that the client sent are rejected by node:http here.
-      logger.rateLimited('warn', 'bad-request', 'request could not be forwarded', { error: errorMessage(err) });
-      reportError('other');
-      failure = 'bad_request';
-      res.once('finish', () => finishWindow('error', true, 'bad_request'));
-      res.once('close', () => finishWindow('error', false, 'bad_request'));
-      sendJsonError(res, 502, id, `request could not be forwarded: ${errorMessage(err)}`, 'bad_request');
-      return;
-    }
-
-    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
-      // Time to the response headers; a stream that then takes long is not cut.
-      cancelTimer = clock.setTimer(() => {
-        timedOut = true;
-        upReq.destroy(new Error('upstream timeout'));
-      }, opts.upstreamTimeoutMs);
-    }
-
     const onUpstreamFailure = (err: unknown) => {
       cancelTimer?.();
-      if (clientGone || upRes) return; // our own abort, or a failure after the response began (handled on upRes)
+      if (clientGone) return; // our own abort
       const reason = classify(err, timedOut);
       reportError(reason);
       logger.rateLimited('warn', `upstream-${reason}`, `upstream ${upstream.name} failed: ${reason}`, { error: errorMessage(err), code: errnoCode(err) });
@@ -247,62 +234,52 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         failure,
       );
     };
-    upReq.on('error', onUpstreamFailure);
 
-    // Upgrade is hop-by-hop and never forwarded, so a 101 is one the proxy did not ask for: without this
-    // listener node:http drops the socket silently, and the client would wait with its window open.
-    upReq.on('upgrade', (_r, socket) => {
-      socket.destroy(); // node:http emits no 'error' for this request after an upgrade
-      onUpstreamFailure(new Error('upstream switched protocols unasked (101)'));
-    });
-
-    upReq.on('response', (r) => {
-      cancelTimer?.();
-      upRes = r;
-      if (clientGone) {
-        r.destroy();
-        return;
-      }
-      status = r.statusCode ?? 502;
-      try {
-        // Trailers of the upstream (rare for LLM servers) are not forwarded.
-        res.writeHead(status, r.statusMessage, filterHeaders(r.rawHeaders, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
-      } catch (err) {
-        // What node:http parsed but will not send (a status below 100, a control character in the reason
-        // phrase): thrown here it would be uncaught and end the process, with this window left open.
-        r.destroy();
-        failure = 'upstream_bad_response';
-        reportError('other');
-        logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
-        status = 502;
-        res.statusMessage = ''; // writeHead kept the rejected one; '' lets the next writeHead use the standard text
+    const handler: UpstreamHandler = {
+      onHeaders(code, statusText, raw) {
+        cancelTimer?.();
+        responded = true;
+        status = code;
+        try {
+          // Trailers of the upstream (rare for LLM servers) are not forwarded.
+          res.writeHead(code, statusText, filterHeaders(raw, DROP_RESPONSE, [REQUEST_ID_HEADER, id]));
+        } catch (err) {
+          // What the parser read but node:http will not send (a status below 100, a control character in
+          // the reason phrase): thrown here it would end the request with its window open.
+          failure = 'upstream_bad_response';
+          reportError('other');
+          logger.rateLimited('warn', 'upstream-bad-response', `upstream ${upstream.name} sent a response that cannot be relayed`, { error: errorMessage(err) });
+          status = 502;
+          res.statusMessage = ''; // writeHead kept the rejected one; '' lets the next writeHead use the standard text
+          win.firstByte();
+          sendJsonError(res, 502, id, `upstream "${upstream.name}" sent a response that cannot be relayed: ${errorMessage(err)}`, 'upstream_bad_response');
+          exch!.abort();
+          return;
+        }
+        if (code >= 500) reportError('status_5xx');
+        if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
+        // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
+        if (rawHeader(raw, 'content-length') === undefined) res.flushHeaders();
+        try {
+          tap = responseTap(exchange, x, code, rawHeader(raw, 'content-type'), rawHeader(raw, 'content-encoding'));
+        } catch (err) {
+          tapFailed(err);
+        }
+      },
+      onData(chunk) {
         win.firstByte();
-        sendJsonError(res, 502, id, `upstream "${upstream.name}" sent a response that cannot be relayed: ${errorMessage(err)}`, 'upstream_bad_response');
-        return;
-      }
-      if (status >= 500) reportError('status_5xx');
-      if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
-      // A streamed body (no length): send the headers now, as the upstream did, not with the first token.
-      if (r.headers['content-length'] === undefined) res.flushHeaders();
-      try {
-        tap = responseTap(exchange, x, status, r.headers['content-type'], r.headers['content-encoding']);
-      } catch (err) {
-        tapFailed(err);
-      }
-      let drainHooked = false;
-      r.on('data', (chunk: Buffer) => {
-        win.firstByte();
+        let more = true;
         if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
         if (!res.write(chunk)) {
           // backpressure: the client reads slower than the upstream writes. Its silence until then is
           // ours, not the upstream's: not watched for idleness.
-          r.pause();
+          more = false;
           if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
           if (!drainHooked) {
             drainHooked = true;
             res.on('drain', () => {
               if (stamps !== undefined && slot >= 0) stamps[slot] = idle!.tick;
-              r.resume();
+              exch?.resume();
             });
           }
         }
@@ -315,25 +292,53 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
           tap = undefined;
           tapFailed(err);
         }
-      });
-      r.on('end', () => {
+        return more;
+      },
+      onComplete() {
         win.firstByte(); // a response without a body: its headers were its first bytes
         // The upstream is done: whatever time the client now takes to read the rest is not its silence.
         if (stamps !== undefined && slot >= 0) stamps[slot] = NOT_WATCHED;
         res.end();
-      });
-      r.on('error', ignore); // reported on 'close' through `complete`
-      r.on('close', () => {
-        // Complete, or closed because the client left or the proxy cut the response (idle, shutdown).
-        if (r.complete || clientGone || win.ended || (slot >= 0 && cutReasons[slot] !== undefined)) return;
+      },
+      onError(err) {
+        if (!responded) {
+          onUpstreamFailure(err);
+          return;
+        }
+        // Closed because the client left, the proxy cut the response (idle, shutdown), or a response it
+        // could not relay.
+        if (clientGone || win.ended || failure !== undefined || (slot >= 0 && cutReasons[slot] !== undefined)) return;
         // The upstream closed mid-body: cut the client too, so it cannot mistake the rest for a whole body.
         failure = 'upstream_closed_mid_body';
         reportError('reset');
         logger.rateLimited('warn', 'upstream-midstream', `upstream ${upstream.name} closed the response mid-body`);
         finishWindow('error', false, failure);
         res.destroy();
-      });
-    });
+      },
+    };
+
+    try {
+      exch = upstream.dispatch({ method, path, headers, body: hasBody ? req : null }, handler);
+    } catch (err) {
+      // What node:http would refuse to send (a control character in a header value, a bad name), refused
+      // before anything is sent.
+      logger.rateLimited('warn', 'bad-request', 'request could not be forwarded', { error: errorMessage(err) });
+      reportError('other');
+      failure = 'bad_request';
+      res.once('finish', () => finishWindow('error', true, 'bad_request'));
+      res.once('close', () => finishWindow('error', false, 'bad_request'));
+      sendJsonError(res, 502, id, `request could not be forwarded: ${errorMessage(err)}`, 'bad_request');
+      return;
+    }
+
+    if (opts.upstreamTimeoutMs !== undefined && opts.upstreamTimeoutMs > 0) {
+      // Time to the response headers, connecting included; a stream that then takes long is not cut.
+      const sent = exch;
+      cancelTimer = clock.setTimer(() => {
+        timedOut = true;
+        sent.abort(new Error('upstream timeout'));
+      }, opts.upstreamTimeoutMs);
+    }
 
     // `on`, not `once`: both fire once per response, and `once` wraps each listener (a bound function and
     // a removeListener per request on the hot path).
@@ -353,12 +358,10 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
         logger.rateLimited('warn', 'upstream-idle', `upstream ${upstream.name} sent nothing for ${idleMs} ms once its response had begun; the response was cut (proxy.upstreamIdleTimeoutMs)`);
         finishWindow('error', false, cut);
       } else finishWindow('aborted', false, cut);
-      upReq.destroy();
-      upRes?.destroy();
+      exch?.abort();
     });
     req.on('error', ignore); // a client that aborts its upload: 'close' on res handles it
-
-    req.pipe(upReq);
+    if (!hasBody) req.resume(); // nothing to send, but the request is read to its end
   }
 
   return {

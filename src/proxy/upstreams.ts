@@ -7,7 +7,9 @@
  * - The matched prefix is STRIPPED by default before forwarding (`/gpu0/v1/chat/completions` → upstream
  *   `/v1/chat/completions`), so a client sets its base URL to `http://proxy/gpu0/v1`; `stripPrefix: false`
  *   keeps it. The upstream URL's own path is prepended (`http://h:8000/base` → `/base/v1/…`).
- * - Keep-alive agent per upstream. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
+ * - Plain requests go through the proxy's own keep-alive client (h1-client.ts, a pool per upstream, with
+ *   the same idle limits as below). Upgrades (tunnel.ts) through a node:http keep-alive agent per
+ *   upstream. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
  *   keep-alive (vLLM, SGLang), so a request never lands on a socket that the server is closing. Not with
  *   the Agent's `timeout` option: that re-arms a socket timer and adds a 'timeout' listener for every
  *   request (lib/_http_client.js listenSocketTimeout, responseKeepAlive's setTimeout(0), then
@@ -19,6 +21,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ConfigError } from '../core/errors.js';
+import { H1Pool, type H1Exchange, type H1Request, type UpstreamHandler } from './h1-client.js';
 
 export interface UpstreamSpec {
   name: string;
@@ -34,6 +37,9 @@ export interface ResolvedUpstream {
   readonly prefix: string;
   readonly stripPrefix: boolean;
   readonly hostHeader: string;
+  /** A plain request (forward.ts), through the proxy's own client (h1-client.ts); the path without the URL's base. */
+  dispatch(req: H1Request, handler: UpstreamHandler): H1Exchange;
+  /** node:http, for upgrades (tunnel.ts). */
   request(o: { method: string; path: string; headers: string[] }): http.ClientRequest;
   destroy(): void;
 }
@@ -119,6 +125,7 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
   const basePath = url.pathname.replace(/\/+$/, '');
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  const pool = new H1Pool({ host: hostname, port, secure });
   return {
     name: spec.name,
     url,
@@ -127,9 +134,11 @@ function resolve(spec: UpstreamSpec): ResolvedUpstream {
     hostHeader: url.host,
     request: ({ method, path, headers }) =>
       transport.request({ agent, hostname, port, method, path: basePath + path, headers: headers as unknown as http.OutgoingHttpHeaders, setHost: false }),
+    dispatch: (req, handler) => pool.dispatch(basePath === '' ? req : { ...req, path: basePath + req.path }, handler),
     destroy: () => {
       stopSweep();
       agent.destroy();
+      pool.destroy();
     },
   };
 }

@@ -62,6 +62,8 @@ export interface H1PoolOptions {
   secure: boolean;
   /** TLS server name (SNI, certificate check); default: `host` unless it is an IP address. */
   servername?: string;
+  /** More TLS options (a `ca` of one's own); certificates are checked unless these say otherwise. */
+  tlsOptions?: tls.ConnectionOptions;
 }
 
 /** Idle sockets are closed after IDLE_MS … IDLE_MS + SWEEP_MS. */
@@ -585,7 +587,7 @@ export class H1Pool {
 
   private connect(): Conn {
     const { host, port } = this.opts;
-    const socket = this.opts.secure ? tls.connect({ host, port, servername: this.servername, ALPNProtocols: ['http/1.1'] }) : net.connect({ host, port });
+    const socket = this.opts.secure ? tls.connect({ ...this.opts.tlsOptions, host, port, servername: this.servername, ALPNProtocols: ['http/1.1'] }) : net.connect({ host, port });
     const c = new Conn(this, socket);
     this.all.add(c);
     return c;

@@ -4,17 +4,14 @@
  * keep-alive and its idle limits, backpressure, aborts, errors, request framing, TLS. A differential
  * property test holds it to node:http's client on generated responses.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, requestHead, type H1Exchange, type H1Request, type UpstreamHandler } from '../../src/proxy/h1-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -447,16 +444,9 @@ describe('h1-client: control', () => {
 });
 
 describe('h1-client: TLS', () => {
-  let dir = '';
-  let key: Buffer;
-  let cert: Buffer;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'h1-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    key = readFileSync(join(dir, 'key.pem'));
-    cert = readFileSync(join(dir, 'cert.pem'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // A self-signed certificate for localhost, committed (test/fixtures/tls/SOURCES.md).
+  const key = readFileSync(new URL('../fixtures/tls/localhost-key.pem', import.meta.url));
+  const cert = readFileSync(new URL('../fixtures/tls/localhost-cert.pem', import.meta.url));
 
   async function tlsServer() {
     const server = tls.createServer({ key, cert }, (s) => {

@@ -71,6 +71,8 @@ const IDLE_MS = 3_500;
 const SWEEP_MS = 500;
 /** As node:http: a server's `Keep-Alive: timeout=N` hint, less 1 s; a socket hinted 1 s or less is not kept. */
 const HINT_MARGIN_MS = 1_000;
+/** Free sockets kept at most (node:http's agent here had maxFreeSockets 256): a burst's extra ones are closed. */
+const MAX_FREE = 256;
 /** node:http's default --max-http-header-size; the same bound for trailers and a chunk-size line. */
 const MAX_HEAD_BYTES = 16 * 1024;
 /** Methods whose requests node:http frames with `Content-Length: 0` when they have no body. */
@@ -571,7 +573,7 @@ export class H1Pool {
   }
 
   release(c: Conn, limitMs: number): void {
-    if (this.destroyed) {
+    if (this.destroyed || this.free.length >= MAX_FREE) {
       c.socket.destroy();
       return;
     }

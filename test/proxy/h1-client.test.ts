@@ -285,6 +285,18 @@ describe('h1-client: keep-alive', () => {
     expect(closedAt - endedAt).toBeLessThan(4_100);
   }, 10_000);
 
+  it('after a burst of 300 concurrent requests (300 connections) at most 256 stay open, free', async () => {
+    const { pool, up } = await poolFor(async (s) => {
+      await sleep(50);
+      s.write(OK);
+    });
+    const all = await Promise.all(Array.from({ length: 300 }, () => send(pool)));
+    expect(all.every((r) => r.completed)).toBe(true);
+    expect(up.connections()).toBe(300);
+    await sleep(30);
+    expect(pool.sockets).toBe(256);
+  });
+
   it('a hint of 1 s or less: the connection is not kept', async () => {
     const { pool, up } = await poolFor((s) => void s.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 0\r\n\r\n'));
     await send(pool);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { createLabelBounder, type LabelBounder } from '../../src/exporter/label-bounder.js';
 
@@ -104,6 +104,25 @@ describe('record store', () => {
         s.add(r);
       }
       await new Promise((r) => setImmediate(r));
+    }
+    await s.close();
+    expect(readFileSync(file, 'utf8')).toBe(all.map((r) => JSON.stringify(r) + '\n').join(''));
+  });
+
+  it('serializes a large burst a slice per turn of the event loop (requests go on between slices), every record in order', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'inferwatt-rec-')), 'records.jsonl');
+    const s = store(10, file);
+    const all = Array.from({ length: 1000 }, (_, i) => rec(`s${i}`, 'a', i, 1, 1));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      for (const r of all) s.add(r);
+      expect(stringify).not.toHaveBeenCalled(); // nothing during the burst itself
+      // queued after the store's first slice: runs once that slice is written, before the next
+      const seenBetween = await new Promise<number>((resolve) => setImmediate(() => setImmediate(() => resolve(stringify.mock.calls.length))));
+      expect(seenBetween).toBeGreaterThan(0);
+      expect(seenBetween).toBeLessThan(1000);
+    } finally {
+      stringify.mockRestore();
     }
     await s.close();
     expect(readFileSync(file, 'utf8')).toBe(all.map((r) => JSON.stringify(r) + '\n').join(''));

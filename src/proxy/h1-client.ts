@@ -28,11 +28,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 
-/** What the client calls back for one request. Exactly one of onComplete and onError, once. */
+/**
+ * What the client calls back for one request. Exactly one of onComplete and onError, once. A throw from
+ * onHeaders or onData fails the request (onError); onComplete and onError must not throw.
+ */
 export interface UpstreamHandler {
   /** The final response's head (1xx other than 101 are skipped; a 101 is an error: Upgrade is never asked for). */
   onHeaders(status: number, statusText: string, rawHeaders: string[]): void;
-  /** A piece of the body, framing removed. false: reading pauses until the exchange's `resume()`. */
+  /**
+   * A piece of the body, framing removed. false: the socket pauses until the exchange's `resume()` (the
+   * rest of the read in hand is still delivered: memory stays bounded by one socket read).
+   */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
   onError(err: Error): void;
@@ -82,7 +88,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const BAD_PATH = /[^\u0021-\u00ff]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*(.*?)[\t ]*$/;
+/** Informational (1xx) heads accepted before the final one. */
+const MAX_INFORMATIONAL = 8;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
@@ -180,6 +187,10 @@ class Conn {
   private lineBytes = 0;
   /** The trailer line being read is not empty. */
   private lineContent = false;
+  /** Whitespace followed the chunk size: only an extension (`;`) may follow. */
+  private sizeEnded = false;
+  /** 1xx heads read for the current request. */
+  private informational = 0;
 
   constructor(
     private readonly pool: H1Pool,
@@ -187,9 +198,10 @@ class Conn {
   ) {
     this.socket = socket;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1_000); // as node:http's agent: a dead peer of an idle socket is found
     socket.on('data', (buf: Buffer) => this.read(buf));
     socket.on('end', () => {
-      if (this.cur !== null && this.state === UNTIL_CLOSE) this.complete();
+      if (this.cur !== null && this.state === UNTIL_CLOSE) this.complete(false);
       else this.fail(hangUp());
       socket.destroy();
     });
@@ -211,6 +223,8 @@ class Conn {
     this.state = HEAD;
     this.keepAlive = true;
     this.limitMs = IDLE_MS;
+    this.informational = 0;
+    this.socket.ref(); // unref'd while free
     if (body === null) {
       this.bodyDone = true;
       this.socket.write(head, 'latin1');
@@ -221,11 +235,18 @@ class Conn {
     this.bodyDone = false;
     // The head waits for the first chunk (one write for both, as node:http sends them).
     this.pendingHead = head;
+    if (body.readableEnded) {
+      this.onBodyEnd();
+      return;
+    }
     body.on('data', this.onBodyData);
     body.on('end', this.onBodyEnd);
+    body.on('error', this.onBodyError);
+    body.on('close', this.onBodyClose);
   }
 
-  private readonly onBodyData = (chunk: Buffer): void => {
+  private readonly onBodyData = (data: Buffer | string): void => {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
     if (chunk.length === 0) return;
     const s = this.socket;
     s.cork();
@@ -256,11 +277,21 @@ class Conn {
     this.bodyDone = true;
   };
 
+  /** The request body failed, or closed before its end: so does the request. */
+  private readonly onBodyError = (err: Error): void => {
+    this.fail(err);
+  };
+  private readonly onBodyClose = (): void => {
+    if (!this.bodyDone) this.fail(codedError('request body closed before its end', 'ERR_STREAM_PREMATURE_CLOSE'));
+  };
+
   private detachBody(): void {
     const b = this.body;
     if (b === null) return;
     b.removeListener('data', this.onBodyData);
     b.removeListener('end', this.onBodyEnd);
+    b.removeListener('error', this.onBodyError);
+    b.removeListener('close', this.onBodyClose);
     if (this.bodyPaused) b.resume();
     this.body = null;
     this.bodyPaused = false;
@@ -281,7 +312,12 @@ class Conn {
     x.handler.onError(err);
   }
 
-  private complete(): void {
+  /**
+   * The response is whole. The socket goes back to the pool unless the server said close, the request
+   * body was not all sent (an early 4xx), or bytes follow the response (`leftover`): nothing asked for
+   * them, and the next request would read them as its response.
+   */
+  private complete(leftover: boolean): void {
     const x = this.cur!;
     this.cur = null;
     this.partial = null;
@@ -289,8 +325,7 @@ class Conn {
       this.paused = false;
       this.socket.resume();
     }
-    // A response that ended before its request body was sent (an early 4xx): the connection cannot be reused.
-    if (this.keepAlive && this.bodyDone) this.pool.release(this, this.limitMs);
+    if (this.keepAlive && this.bodyDone && !leftover) this.pool.release(this, this.limitMs);
     else {
       this.detachBody();
       this.socket.destroy();
@@ -328,7 +363,10 @@ class Conn {
           if (end - pos > MAX_HEAD_BYTES) return this.fail(codedError('upstream response head too large', 'HPE_HEADER_OVERFLOW'));
           const head = buf.toString('latin1', pos, end);
           pos = end + 4;
-          if (!this.onHead(x, head)) return;
+          if (!this.onHead(x, head, pos < len)) {
+            // Done without a body, or failed: bytes after it are nobody's (complete() saw them).
+            return;
+          }
           break;
         }
         case FIXED:
@@ -343,26 +381,35 @@ class Conn {
               this.sawCR = false;
             }
           }
-          if (n > 0 && !x.handler.onData(piece) && this.cur === x && !this.paused) {
-            this.paused = true;
-            this.socket.pause();
-          }
-          if (this.remaining === 0 && this.state === FIXED && this.cur === x) this.complete();
+          if (n > 0) this.deliver(x, piece);
+          if (this.remaining === 0 && this.state === FIXED && this.cur === x) this.complete(pos < len);
           break;
         }
         case UNTIL_CLOSE: {
           const piece = pos === 0 ? buf : buf.subarray(pos);
           pos = len;
-          if (!x.handler.onData(piece) && this.cur === x && !this.paused) {
-            this.paused = true;
-            this.socket.pause();
-          }
+          this.deliver(x, piece);
           break;
         }
         default:
           pos = this.readFraming(buf, pos);
           if (pos < 0) return;
       }
+    }
+  }
+
+  /** A piece of the body to the handler; its false pauses the socket, its throw fails the request. */
+  private deliver(x: Exchange, piece: Buffer): void {
+    let more: boolean;
+    try {
+      more = x.handler.onData(piece);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (!more && this.cur === x && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
     }
   }
 
@@ -395,7 +442,7 @@ class Conn {
         this.sawCR = false;
         if (this.state === TRAILERS) {
           if (!this.lineContent) {
-            this.complete();
+            this.complete(pos < len);
             return pos;
           }
           this.lineContent = false;
@@ -417,12 +464,22 @@ class Conn {
         this.lineContent = true;
         continue;
       }
-      if (this.inExt) continue;
-      if (c === 0x3b || c === 0x20 || c === 0x09) {
-        this.inExt = true; // chunk extensions (and whitespace before them) are ignored
+      if (this.inExt) {
+        if (c === 0) {
+          this.fail(codedError('upstream chunked body: NUL in a chunk extension', 'HPE_INVALID_CHUNK_SIZE'));
+          return -1;
+        }
         continue;
       }
-      const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      if (c === 0x3b) {
+        this.inExt = true; // chunk extensions are ignored
+        continue;
+      }
+      if (c === 0x20 || c === 0x09) {
+        this.sizeEnded = true; // whitespace after the size: then only `;` or the line's end
+        continue;
+      }
+      const v = this.sizeEnded ? -1 : c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
       if (v < 0 || this.sizeDigits >= 12) {
         this.fail(codedError('upstream chunked body: bad chunk size', 'HPE_INVALID_CHUNK_SIZE'));
         return -1;
@@ -438,12 +495,16 @@ class Conn {
     this.remaining = 0;
     this.sizeDigits = 0;
     this.inExt = false;
+    this.sizeEnded = false;
     this.sawCR = false;
     this.lineBytes = 0;
   }
 
-  /** A response head: false when the request has ended (failed, or complete without a body). */
-  private onHead(x: Exchange, head: string): boolean {
+  /**
+   * A response head (`more`: bytes follow it in the read): false when the request has ended (failed, or
+   * complete without a body).
+   */
+  private onHead(x: Exchange, head: string, more: boolean): boolean {
     const lines = head.split(CRLF);
     const m = STATUS_LINE.exec(lines[0]!);
     if (m === null) {
@@ -458,18 +519,30 @@ class Conn {
     let connection: string | undefined;
     let hint: string | undefined;
     for (let i = 1; i < lines.length; i++) {
-      const h = HEADER_LINE.exec(lines[i]!);
-      if (h === null) {
+      // name ":" OWS value OWS, by hand: a regular expression with a lazy value backtracks quadratically
+      // on a long run of spaces.
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      const name = colon > 0 ? line.slice(0, colon) : '';
+      if (!TOKEN.test(name)) {
         this.fail(codedError('upstream sent an invalid header line', 'HPE_INVALID_HEADER_TOKEN'));
         return false;
       }
-      const name = h[1]!;
-      const value = h[2]!;
+      let a = colon + 1;
+      let b = line.length;
+      while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+      while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+      const value = line.slice(a, b);
+      if (BAD_VALUE.test(value)) {
+        this.fail(codedError(`upstream sent an invalid character in header "${name}"`, 'HPE_INVALID_HEADER_TOKEN'));
+        return false;
+      }
       raw.push(name, value);
       switch (name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
         case 'content-length': {
           const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
-          if (n < 0 || (length >= 0 && n !== length)) {
+          // one, as llhttp wants it (node:http refuses a second even when equal)
+          if (n < 0 || length >= 0) {
             this.fail(codedError('upstream sent an invalid Content-Length', 'HPE_UNEXPECTED_CONTENT_LENGTH'));
             return false;
           }
@@ -495,7 +568,16 @@ class Conn {
         this.fail(codedError('upstream switched protocols unasked (101)', 'HPE_UPGRADE_UNASKED'));
         return false;
       }
+      if (++this.informational > MAX_INFORMATIONAL) {
+        this.fail(codedError(`upstream sent more than ${MAX_INFORMATIONAL} informational responses`, 'HPE_INFORMATIONAL_LIMIT'));
+        return false;
+      }
       return true; // informational (100, 103): the final response follows
+    }
+    if (length >= 0 && (chunked || otherCoding)) {
+      // Both framings: refused, as node:http refuses it (relayed, the length would not match the body).
+      this.fail(codedError('upstream sent both Transfer-Encoding and Content-Length', 'HPE_INVALID_TRANSFER_ENCODING'));
+      return false;
     }
     const http10 = m[1] === '0';
     this.keepAlive = http10 ? connection !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection) : connection === undefined || !/(?:^|,)\s*close\s*(?:,|$)/.test(connection);
@@ -503,19 +585,21 @@ class Conn {
       this.limitMs = hintLimitMs(hint);
       if (this.limitMs <= 0) this.keepAlive = false;
     }
-    x.handler.onHeaders(status, m[3] ?? '', raw);
-    if (this.cur !== x) return false;
-    if (x.head || status === 204 || status === 304) {
-      this.complete();
+    try {
+      x.handler.onHeaders(status, m[3] ?? '', raw);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
       return false;
     }
-    if (chunked) {
-      // With both, Transfer-Encoding wins and the connection is not reused (RFC 9112 §6.3).
-      if (length >= 0) this.keepAlive = false;
-      this.startSizeLine();
-    } else if (length >= 0 && !otherCoding) {
+    if (this.cur !== x) return false;
+    if (x.head || status === 204 || status === 304) {
+      this.complete(more);
+      return false;
+    }
+    if (chunked) this.startSizeLine();
+    else if (length >= 0) {
       if (length === 0) {
-        this.complete();
+        this.complete(more);
         return false;
       }
       this.state = FIXED;
@@ -578,6 +662,7 @@ export class H1Pool {
       return;
     }
     c.idleUntil = performance.now() + limitMs;
+    c.socket.unref(); // a free socket does not keep the process alive (as node:http's agent)
     this.free.push(c);
   }
 

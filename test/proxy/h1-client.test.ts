@@ -169,6 +169,29 @@ describe('h1-client: framing', () => {
     expect(up.connections()).toBe(1);
   });
 
+  it.each([
+    ['a 204 followed by more bytes', (s: net.Socket) => void s.write('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nX-Evil: 1\r\nContent-Length: 7\r\n\r\nspoofed'), 'GET'],
+    ['a body sent on HEAD', (s: net.Socket) => void s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nJUNK'), 'HEAD'],
+    ['Content-Length: 0 followed by more bytes', (s: net.Socket) => void s.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nJUNK'), 'GET'],
+    ['a chunked body followed by more bytes', (s: net.Socket) => void s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nJUNK'), 'GET'],
+  ])('%s: complete, and that connection is not reused (the next request does not read those bytes as its response)', async (_n, first, method) => {
+    const { pool, up } = await poolFor((s, _h, n) => {
+      if (n === 0) first(s);
+      else s.write(OK);
+    });
+    expect(await send(pool, { method })).toMatchObject({ completed: true, ends: 1 });
+    const next = await send(pool);
+    expect(next).toMatchObject({ status: 200, completed: true, raw: ['Content-Type', 'text/plain', 'Content-Length', '5'] });
+    expect(next.body.toString()).toBe('hello');
+    expect(up.connections()).toBe(2);
+  });
+
+  it('a header value with 16,000 spaces inside is read whole (no backtracking), its ends trimmed', async () => {
+    const inner = `a${' '.repeat(16_000)}b`;
+    const { pool } = await poolFor((s) => void s.write(`HTTP/1.1 200 OK\r\nX-A:  ${inner}  \r\nContent-Length: 0\r\n\r\n`));
+    expect(await send(pool)).toMatchObject({ completed: true, raw: ['X-A', inner, 'Content-Length', '0'] });
+  });
+
   it('a status line without a reason phrase, and header values trimmed of spaces and tabs', async () => {
     const { pool } = await poolFor((s) => void s.write('HTTP/1.1 200\r\nX-A: \t spaced \t\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n'));
     expect(await send(pool)).toMatchObject({ status: 200, statusText: '', raw: ['X-A', 'spaced', 'X-Empty', '', 'Content-Length', '0'], completed: true });
@@ -178,6 +201,14 @@ describe('h1-client: framing', () => {
     ['an invalid status line', 'HTTP/2 200 OK\r\n\r\n', 'HPE_INVALID_CONSTANT'],
     ['an invalid header line', 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
     ['two different Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['two equal Content-Lengths (node:http refuses them too)', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+    ['Transfer-Encoding and Content-Length (relayed, the length would not match the body)', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['a coding other than chunked and a Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: gzip\r\n\r\nokEXTRA', 'HPE_INVALID_TRANSFER_ENCODING'],
+    ['a chunk size followed by another number ("2 3")', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 3\r\nab\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ['a NUL in a chunk extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\u0000b\r\nab\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ['a space before the colon of a header', 'HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['a folded header line', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['nine informational heads', 'HTTP/1.1 103 Early Hints\r\n\r\n'.repeat(9) + OK, 'HPE_INFORMATIONAL_LIMIT'],
     ['a Content-Length that is not a number', 'HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\na', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
     ['a bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'HPE_INVALID_CHUNK_SIZE'],
     ['a chunk size too large', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\n', 'HPE_INVALID_CHUNK_SIZE'],
@@ -377,6 +408,34 @@ describe('h1-client: requests', () => {
     expect(requestHead('GET', '/', ['X-A', 't\u00e9'], false).head).toBe('GET / HTTP/1.1\r\nX-A: t\u00e9\r\nConnection: keep-alive\r\n\r\n');
   });
 
+  it('a body that has already ended is sent (head and framing)', async () => {
+    const { pool, got } = await parsingServer();
+    const body = new PassThrough();
+    body.end('{}');
+    body.resume();
+    await new Promise((r) => body.once('end', r));
+    expect((await send(pool, { method: 'POST', path: '/e', body })).completed).toBe(true);
+    expect(got.map((g) => [g.url, g.body])).toEqual([['/e', '']]);
+  });
+
+  it('a body that fails, or closes before its end: onError, the connection closed', async () => {
+    const { pool, up } = await poolFor(() => {}); // waits for the body
+    const failing = new PassThrough();
+    const p = send(pool, { method: 'POST', body: failing });
+    failing.write('part');
+    await sleep(10);
+    failing.destroy(new Error('client upload aborted'));
+    expect(await p).toMatchObject({ ends: 1, error: { message: 'client upload aborted' } });
+    const closing = new PassThrough();
+    const q = send(pool, { method: 'POST', body: closing });
+    closing.write('part');
+    await sleep(10);
+    closing.destroy();
+    expect(await q).toMatchObject({ ends: 1, error: { code: 'ERR_STREAM_PREMATURE_CLOSE' } });
+    await sleep(20);
+    expect(up.open()).toBe(0);
+  });
+
   it('an answer before the request body is all sent (an early 413): complete, and that connection is not reused', async () => {
     const { pool, up } = await poolFor((s) => void s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n'));
     const body = new PassThrough();
@@ -440,6 +499,33 @@ describe('h1-client: control', () => {
     first!.abort();
     expect(await p).toMatchObject({ completed: true, ends: 1 });
     expect(up.connections()).toBe(1);
+  });
+
+  it.each(['onHeaders', 'onData'] as const)('a throw from %s fails the request (onError with it), not the process', async (where) => {
+    const { pool } = await poolFor((s) => void s.write(OK));
+    const r = await new Promise<{ err?: Error; ends: number }>((resolve) => {
+      const out: { err?: Error; ends: number } = { ends: 0 };
+      pool.dispatch({ method: 'GET', path: '/', headers: ['Host', 'x'], body: null }, {
+        onHeaders() {
+          if (where === 'onHeaders') throw new Error(`thrown in ${where}`);
+        },
+        onData() {
+          if (where === 'onData') throw new Error(`thrown in ${where}`);
+          return true;
+        },
+        onComplete() {
+          out.ends++;
+          setTimeout(() => resolve(out), 10);
+        },
+        onError(err) {
+          out.ends++;
+          out.err = err;
+          setTimeout(() => resolve(out), 10);
+        },
+      });
+    });
+    expect(r).toMatchObject({ ends: 1, err: { message: `thrown in ${where}` } });
+    expect(pool.sockets).toBe(0);
   });
 
   it('destroy(): requests in flight end in onError, later dispatches throw', async () => {

@@ -357,6 +357,11 @@ class Conn {
           const end = buf.indexOf(CRLFCRLF, pos);
           if (end < 0) {
             if (len - pos > MAX_HEAD_BYTES) return this.fail(codedError('upstream response head too large', 'HPE_HEADER_OVERFLOW'));
+            // A line ended by LF alone (node:http refuses it): failed now, not after waiting for a CRLF
+            // CRLF that this server will never send.
+            for (let i = buf.indexOf(0x0a, pos); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+              if (i === pos || buf[i - 1] !== 0x0d) return this.fail(codedError('upstream response head: LF without CR', 'HPE_CR_EXPECTED'));
+            }
             this.partial = buf.subarray(pos);
             return;
           }

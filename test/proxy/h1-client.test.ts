@@ -208,6 +208,8 @@ describe('h1-client: framing', () => {
     ['a NUL in a chunk extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\u0000b\r\nab\r\n', 'HPE_INVALID_CHUNK_SIZE'],
     ['a space before the colon of a header', 'HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
     ['a folded header line', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    ['a head whose lines end in LF alone, on a connection kept open', 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok', 'HPE_CR_EXPECTED'],
+    ['a bare LF inside a head otherwise in CRLF', 'HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 2\r\n\r\nok', 'HPE_INVALID_HEADER_TOKEN'],
     ['nine informational heads', 'HTTP/1.1 103 Early Hints\r\n\r\n'.repeat(9) + OK, 'HPE_INFORMATIONAL_LIMIT'],
     ['a Content-Length that is not a number', 'HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\na', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
     ['a bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'HPE_INVALID_CHUNK_SIZE'],

@@ -623,6 +623,7 @@ export class H1Pool {
   private readonly all = new Set<Conn>();
   private readonly sweep: NodeJS.Timeout;
   private readonly servername: string | undefined;
+  private tlsSession: Buffer | undefined;
   private destroyed = false;
 
   constructor(private readonly opts: H1PoolOptions) {
@@ -679,7 +680,16 @@ export class H1Pool {
 
   private connect(): Conn {
     const { host, port } = this.opts;
-    const socket = this.opts.secure ? tls.connect({ ...this.opts.tlsOptions, host, port, servername: this.servername, ALPNProtocols: ['http/1.1'] }) : net.connect({ host, port });
+    let socket: net.Socket;
+    if (this.opts.secure) {
+      // The last TLS session the server gave is offered again (as https.Agent caches them): a new
+      // connection then resumes instead of a full handshake.
+      const s = tls.connect({ ...this.opts.tlsOptions, host, port, servername: this.servername, ALPNProtocols: ['http/1.1'], ...(this.tlsSession ? { session: this.tlsSession } : {}) });
+      s.on('session', (session: Buffer) => {
+        this.tlsSession = session;
+      });
+      socket = s;
+    } else socket = net.connect({ host, port });
     const c = new Conn(this, socket);
     this.all.add(c);
     return c;

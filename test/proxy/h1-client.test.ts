@@ -569,6 +569,22 @@ describe('h1-client: TLS', () => {
     expect(pool.sockets).toBe(1);
   });
 
+  it('a second connection resumes the TLS session of the first (no full handshake)', async () => {
+    const port = await tlsServer();
+    const pool = new H1Pool({ host: '127.0.0.1', port, secure: true, servername: 'localhost', tlsOptions: { ca: cert } });
+    cleanup.push(() => pool.destroy());
+    const reused: boolean[] = [];
+    const started = (x: H1Exchange) => {
+      const socket = (x as unknown as { conn: { socket: tls.TLSSocket } }).conn.socket;
+      socket.once('secureConnect', () => reused.push(socket.isSessionReused()));
+    };
+    await send(pool, {}, { started });
+    await sleep(20); // the session ticket follows the handshake (TLS 1.3)
+    // two at once: the second needs a connection of its own
+    await Promise.all([send(pool, {}, { started }), send(pool, {}, { started })]);
+    expect(reused).toEqual([false, true]);
+  });
+
   it('a certificate nobody vouches for is refused (onError), as node:https refuses it', async () => {
     const port = await tlsServer();
     const pool = new H1Pool({ host: '127.0.0.1', port, secure: true, servername: 'localhost' });

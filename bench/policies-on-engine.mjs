@@ -116,6 +116,7 @@ function enginePowercap(pid) {
     };
     let uj = 0, ns0 = cpuNs(), t0 = process.hrtime.bigint();
     setInterval(() => {
+      // The engine has exited (its /proc/<pid>/task is gone): nothing left to count, this writer stops.
       let ns; try { ns = cpuNs(); } catch { process.exit(0); }
       const t = process.hrtime.bigint();
       uj += 20 * Number(t - t0) / 1e3 + 100 * (ns - ns0) / 1e3;

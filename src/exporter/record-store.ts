@@ -126,7 +126,6 @@ interface Acc {
   /** Complete requests with token counts, for the per-token means. */ withTokens: Sums; requestsWithTokens: number;
   promptTokens: number; completionTokens: number;
 }
-/** A batch of JSON lines is written when it reaches this many characters (~64 KiB), else after the burst. */
 /** Records serialized per turn of the event loop: ~0.5 ms of JSON.stringify, then the requests go on. */
 const SLICE_RECORDS = 128;
 

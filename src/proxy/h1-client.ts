@@ -19,14 +19,13 @@
  *     handler.onHeaders once, onData per body piece (false: the socket pauses until `resume`), then
  *     onComplete (the socket back to the pool when reusable) or onError (the socket destroyed), once.
  *
- * Idle sockets are closed after IDLE_MS … IDLE_MS + SWEEP_MS (3.5–4 s) by one sweep per pool, below
- * uvicorn's 5 s keep-alive (vLLM, SGLang), sooner when the server hints a shorter `Keep-Alive:
- * timeout=N` (N − 1 s, as node:http does). No timeouts of its own otherwise: forward.ts times the wait for
- * the headers and the silences of the body.
+ * Idle sockets are closed by one sweep per pool, after keep-alive.ts's limits. No timeouts of its own
+ * otherwise: forward.ts times the wait for the headers and the silences of the body.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
+import { IDLE_MS, SWEEP_MS, idleLimitMs } from './keep-alive.js';
 
 /**
  * What the client calls back for one request. Exactly one of onComplete and onError, once. A throw from
@@ -72,11 +71,6 @@ export interface H1PoolOptions {
   tlsOptions?: tls.ConnectionOptions;
 }
 
-/** Idle sockets are closed after IDLE_MS … IDLE_MS + SWEEP_MS. */
-const IDLE_MS = 3_500;
-const SWEEP_MS = 500;
-/** As node:http: a server's `Keep-Alive: timeout=N` hint, less 1 s; a socket hinted 1 s or less is not kept. */
-const HINT_MARGIN_MS = 1_000;
 /** Free sockets kept at most (node:http's agent here had maxFreeSockets 256): a burst's extra ones are closed. */
 const MAX_FREE = 256;
 /** node:http's default --max-http-header-size; the same bound for trailers and a chunk-size line. */
@@ -99,17 +93,6 @@ function codedError(message: string, code: string): Error {
 }
 /** As node:http names a connection closed before the response ended. */
 const hangUp = () => codedError('socket hang up', 'ECONNRESET');
-
-/** A server sends the same hint on every response: the last one read is kept (once per request). */
-let lastHint: string | undefined;
-let lastHintLimitMs = IDLE_MS;
-function hintLimitMs(hint: string): number {
-  if (hint === lastHint) return lastHintLimitMs;
-  const m = /(?:^|[\s,])timeout=(\d+)/.exec(hint);
-  lastHint = hint;
-  lastHintLimitMs = m ? Math.min(IDLE_MS, Number(m[1]) * 1000 - HINT_MARGIN_MS) : IDLE_MS;
-  return lastHintLimitMs;
-}
 
 /**
  * The request head: request line, headers, `Connection: keep-alive` (as node:http's keep-alive agent
@@ -347,11 +330,8 @@ class Conn {
     }
     const len = buf.length;
     while (pos < len) {
-      if (this.cur !== x) {
-        // Done (or failed) with bytes left over: nothing was asked for them.
-        if (this.cur === null && !this.socket.destroyed) this.socket.destroy();
-        return;
-      }
+      // Ended (complete() or fail() settled the socket, bytes left over included): nothing more to read.
+      if (this.cur !== x) return;
       switch (this.state) {
         case HEAD: {
           const end = buf.indexOf(CRLFCRLF, pos);
@@ -380,11 +360,9 @@ class Conn {
           const piece = buf.subarray(pos, pos + n);
           pos += n;
           this.remaining -= n;
-          if (this.remaining === 0) {
-            if (this.state === CHUNK_DATA) {
-              this.state = CHUNK_DATA_END;
-              this.sawCR = false;
-            }
+          if (this.remaining === 0 && this.state === CHUNK_DATA) {
+            this.state = CHUNK_DATA_END;
+            this.sawCR = false;
           }
           if (n > 0) this.deliver(x, piece);
           if (this.remaining === 0 && this.state === FIXED && this.cur === x) this.complete(pos < len);
@@ -586,10 +564,8 @@ class Conn {
     }
     const http10 = m[1] === '0';
     this.keepAlive = http10 ? connection !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connection) : connection === undefined || !/(?:^|,)\s*close\s*(?:,|$)/.test(connection);
-    if (hint !== undefined) {
-      this.limitMs = hintLimitMs(hint);
-      if (this.limitMs <= 0) this.keepAlive = false;
-    }
+    this.limitMs = idleLimitMs(hint);
+    if (this.limitMs <= 0) this.keepAlive = false;
     try {
       x.handler.onHeaders(status, m[3] ?? '', raw);
     } catch (err) {

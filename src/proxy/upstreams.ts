@@ -7,21 +7,19 @@
  * - The matched prefix is STRIPPED by default before forwarding (`/gpu0/v1/chat/completions` → upstream
  *   `/v1/chat/completions`), so a client sets its base URL to `http://proxy/gpu0/v1`; `stripPrefix: false`
  *   keeps it. The upstream URL's own path is prepended (`http://h:8000/base` → `/base/v1/…`).
- * - Plain requests go through the proxy's own keep-alive client (h1-client.ts, a pool per upstream, with
- *   the same idle limits as below). Upgrades (tunnel.ts) through a node:http keep-alive agent per
- *   upstream. Idle sockets are closed after at most 4 s, below uvicorn's 5 s
- *   keep-alive (vLLM, SGLang), so a request never lands on a socket that the server is closing. Not with
- *   the Agent's `timeout` option: that re-arms a socket timer and adds a 'timeout' listener for every
- *   request (lib/_http_client.js listenSocketTimeout, responseKeepAlive's setTimeout(0), then
- *   keepSocketAlive's setTimeout again), measurable on the hot path. Instead each socket put back in the
- *   pool is stamped, and one sweep every FREE_SOCKET_SWEEP_MS closes those idle for
- *   FREE_SOCKET_IDLE_MS or more: closed after 3.5–4 s (sooner when the server hints a shorter
- *   `Keep-Alive: timeout=N`: N − 1 s, as node:http does). A request in progress is never affected.
+ * - Plain requests go through the proxy's own keep-alive client (h1-client.ts, a pool per upstream).
+ *   Upgrades (tunnel.ts) through a node:http keep-alive agent per upstream. Both close idle sockets after
+ *   the same limits (keep-alive.ts: 3.5–4 s, below uvicorn's 5 s, sooner on a server's hint). For the
+ *   agent not with its `timeout` option: that re-arms a socket timer and adds a 'timeout' listener for
+ *   every request (lib/_http_client.js listenSocketTimeout, responseKeepAlive's setTimeout(0), then
+ *   keepSocketAlive's setTimeout again). Instead each socket put back in the pool is stamped, and one
+ *   sweep closes those past their limit. A request in progress is never affected.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { ConfigError } from '../core/errors.js';
 import { H1Pool, type H1Exchange, type H1Request, type UpstreamHandler } from './h1-client.js';
+import { SWEEP_MS, idleLimitMs } from './keep-alive.js';
 
 export interface UpstreamSpec {
   name: string;
@@ -51,29 +49,9 @@ export interface UpstreamRouter {
   destroy(): void;
 }
 
-/** Idle sockets are closed after FREE_SOCKET_IDLE_MS … FREE_SOCKET_IDLE_MS + FREE_SOCKET_SWEEP_MS (3.5–4 s). */
-const FREE_SOCKET_IDLE_MS = 3_500;
-const FREE_SOCKET_SWEEP_MS = 500;
 const IDLE_UNTIL = Symbol('inferwatt.idleUntilMs');
-/** As node:http does with its Agent `timeout`: a server's `Keep-Alive: timeout=N` hint, less 1 s. */
-const KEEP_ALIVE_HINT_MARGIN_MS = 1_000;
 
 type StampedSocket = import('node:net').Socket & { [IDLE_UNTIL]?: number; _httpMessage?: { res?: http.IncomingMessage } | null };
-
-/** A server sends the same hint on every response: the last one read is kept (hot path, once per request). */
-let lastHint: string | undefined;
-let lastHintLimitMs = FREE_SOCKET_IDLE_MS;
-
-function idleLimitMs(socket: StampedSocket): number {
-  const hint = socket._httpMessage?.res?.headers['keep-alive'];
-  if (typeof hint !== 'string') return FREE_SOCKET_IDLE_MS;
-  if (hint === lastHint) return lastHintLimitMs;
-  const m = /^timeout=(\d+)/.exec(hint);
-  const limit = m ? Math.min(FREE_SOCKET_IDLE_MS, Number(m[1]) * 1000 - KEEP_ALIVE_HINT_MARGIN_MS) : FREE_SOCKET_IDLE_MS;
-  lastHint = hint;
-  lastHintLimitMs = limit;
-  return limit;
-}
 
 /**
  * Stamps each socket that goes back to the free pool and closes those idle too long, with one timer per
@@ -84,7 +62,8 @@ function sweepIdleSockets(agent: http.Agent): () => void {
   const keep = agent.keepSocketAlive.bind(agent);
   agent.keepSocketAlive = (socket) => {
     // node:http itself refuses to keep a socket whose server hints 1 s or less (keepSocketAlive → false)
-    (socket as StampedSocket)[IDLE_UNTIL] = performance.now() + idleLimitMs(socket as StampedSocket);
+    const hint = (socket as StampedSocket)._httpMessage?.res?.headers['keep-alive'];
+    (socket as StampedSocket)[IDLE_UNTIL] = performance.now() + idleLimitMs(typeof hint === 'string' ? hint : undefined);
     return keep(socket);
   };
   const timer = setInterval(() => {
@@ -96,7 +75,7 @@ function sweepIdleSockets(agent: http.Agent): () => void {
         if (until !== undefined && now >= until) s.destroy();
       }
     }
-  }, FREE_SOCKET_SWEEP_MS);
+  }, SWEEP_MS);
   timer.unref();
   return () => clearInterval(timer);
 }
